@@ -1,0 +1,1 @@
+"""The ``mxcluster`` console script: setup, serve and the cli client."""

@@ -1,0 +1,321 @@
+"""The SQLite store of one machine: blocks, unsubscribe entries, changesets (SPEC §5).
+
+SQLite in WAL mode with ``synchronous=FULL``: a commit reported done has been fsync'd.
+Every changeset, local or (later) replicated, goes through ``apply``: one transaction
+that records the changeset and applies its ops last-writer-wins by HLC timestamp, so
+applying is atomic and idempotent. The store is used from one thread at a time (the
+daemon gives it a dedicated executor thread).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mxcluster import failpoints
+from mxcluster.config.changeset import Changeset, ChangesetId, Op, decode_op
+from mxcluster.config.hlc import Timestamp
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    level TEXT NOT NULL, block TEXT NOT NULL, value TEXT, hlc TEXT NOT NULL,
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (level, block)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unsub (
+    level TEXT NOT NULL, entry TEXT NOT NULL, present INTEGER NOT NULL, hlc TEXT NOT NULL,
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (level, entry)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changesets (
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc TEXT NOT NULL, author TEXT NOT NULL,
+    comment TEXT NOT NULL, machine TEXT NOT NULL, schema INTEGER NOT NULL,
+    nops INTEGER NOT NULL, PRIMARY KEY (origin, seq)
+);
+CREATE INDEX IF NOT EXISTS changesets_hlc ON changesets (hlc);
+CREATE TABLE IF NOT EXISTS ops (
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL, hlc TEXT NOT NULL,
+    level TEXT NOT NULL, block TEXT NOT NULL, entry TEXT, body TEXT NOT NULL,
+    PRIMARY KEY (origin, seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ops_target ON ops (level, block, entry, hlc);
+"""
+
+STORE_SCHEMA = "1"
+
+#: ops applied per executemany batch when streaming a large changeset
+_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """A block as stored at one level; ``value`` None means deleted (inherits)."""
+
+    level: str
+    block: str
+    value: Any
+    hlc: str
+    origin: str
+    seq: int
+
+    @property
+    def defined(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the commit log."""
+
+    id: ChangesetId
+    hlc: Timestamp
+    author: str
+    comment: str
+    machine: str
+    nops: int
+
+
+class Store:
+    """One machine's configuration database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(_SCHEMA)
+        if self.meta("store_schema") is None:
+            self.set_meta("store_schema", STORE_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- metadata -----------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- reading ------------------------------------------------------------------
+
+    def block(self, level: str, block: str) -> BlockRow | None:
+        row = self.db.execute(
+            "SELECT level, block, value, hlc, origin, seq FROM blocks WHERE level=? AND block=?",
+            (level, block),
+        ).fetchone()
+        return None if row is None else _block_row(row)
+
+    def blocks_at(self, level: str) -> list[BlockRow]:
+        rows = self.db.execute(
+            "SELECT level, block, value, hlc, origin, seq FROM blocks WHERE level = ? "
+            "AND value IS NOT NULL ORDER BY block",
+            (level,),
+        )
+        return [_block_row(r) for r in rows]
+
+    def levels(self) -> list[str]:
+        """Every level at which some block is defined."""
+        rows = self.db.execute("SELECT DISTINCT level FROM blocks WHERE value IS NOT NULL")
+        return sorted(str(r[0]) for r in rows)
+
+    def unsub_count(self, level: str) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM unsub WHERE level = ? AND present = 1", (level,)
+        ).fetchone()
+        return int(row[0])
+
+    def unsub_page(self, level: str, after: str = "", limit: int = 100) -> list[str]:
+        """Entries in sort order, ``limit`` at a time after ``after`` (keyset paging)."""
+        rows = self.db.execute(
+            "SELECT entry FROM unsub WHERE level = ? AND present = 1 AND entry > ? "
+            "ORDER BY entry LIMIT ?",
+            (level, after, limit),
+        )
+        return [str(r[0]) for r in rows]
+
+    def unsub_iter(self, level: str, page: int = 5_000) -> Iterator[str]:
+        """Every present entry at LEVEL in sort order, without holding them all."""
+        after = ""
+        while True:
+            chunk = self.unsub_page(level, after, page)
+            yield from chunk
+            if len(chunk) < page:
+                return
+            after = chunk[-1]
+
+    def unsub_any(self, level: str, candidates: Iterable[str]) -> str | None:
+        """The first of CANDIDATES present at LEVEL, or None (one index probe each)."""
+        cur = self.db.cursor()
+        for cand in candidates:
+            row = cur.execute(
+                "SELECT 1 FROM unsub WHERE level = ? AND entry = ? AND present = 1",
+                (level, cand),
+            ).fetchone()
+            if row is not None:
+                return cand
+        return None
+
+    def version_vector(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT origin, max(seq) FROM changesets GROUP BY origin")
+        return {str(o): int(s) for o, s in rows}
+
+    def has_changeset(self, cid: ChangesetId) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM changesets WHERE origin = ? AND seq = ?", (cid.origin, cid.seq)
+        ).fetchone()
+        return row is not None
+
+    def next_seq(self, origin: str) -> int:
+        row = self.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM changesets WHERE origin = ?", (origin,)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def commitlog(self, limit: int = 20) -> list[LogEntry]:
+        rows = self.db.execute(
+            "SELECT origin, seq, hlc, author, comment, machine, nops FROM changesets "
+            "ORDER BY hlc DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            LogEntry(ChangesetId(o, s), Timestamp.decode(h), a, c, m, n)
+            for o, s, h, a, c, m, n in rows
+        ]
+
+    def log_entry(self, cid: ChangesetId) -> LogEntry | None:
+        row = self.db.execute(
+            "SELECT origin, seq, hlc, author, comment, machine, nops FROM changesets "
+            "WHERE origin = ? AND seq = ?",
+            (cid.origin, cid.seq),
+        ).fetchone()
+        if row is None:
+            return None
+        o, s, h, a, c, m, n = row
+        return LogEntry(ChangesetId(o, s), Timestamp.decode(h), a, c, m, n)
+
+    def changeset_ops(self, cid: ChangesetId, limit: int | None = None) -> list[Op]:
+        rows = self.db.execute(
+            "SELECT body FROM ops WHERE origin = ? AND seq = ? ORDER BY idx LIMIT ?",
+            (cid.origin, cid.seq, -1 if limit is None else limit),
+        )
+        return [decode_op(json.loads(r[0])) for r in rows]
+
+    def ops_after(self, hlc: str) -> Iterator[tuple[str, str, str | None]]:
+        """Distinct (level, block, entry) targets written by ops later than HLC."""
+        rows = self.db.execute(
+            "SELECT DISTINCT level, block, entry FROM ops WHERE hlc > ?", (hlc,)
+        )
+        for level, block, entry in rows:
+            yield str(level), str(block), entry
+
+    def ops_for(self, level: str, block: str, upto_hlc: str) -> Iterator[tuple[ChangesetId, Op]]:
+        """(changeset id, op) on (LEVEL, BLOCK), oldest first, up to and including UPTO_HLC."""
+        rows = self.db.execute(
+            "SELECT origin, seq, body FROM ops WHERE level = ? AND block = ? AND hlc <= ? "
+            "ORDER BY hlc, idx",
+            (level, block, upto_hlc),
+        )
+        for origin, seq, body in rows:
+            yield ChangesetId(origin, seq), decode_op(json.loads(body))
+
+    # -- writing ------------------------------------------------------------------
+
+    def apply(self, cs: Changeset) -> bool:
+        """Record and apply CS in one fsync'd transaction; False if already applied."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.has_changeset(cs.id):
+                self.db.execute("ROLLBACK")
+                return False
+            nops = self._apply_ops(cs)
+            h = cs.header()
+            self.db.execute(
+                "INSERT INTO changesets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (h["origin"], h["seq"], h["hlc"], h["author"], h["comment"], h["machine"],
+                 h["schema"], nops),
+            )
+            self.set_meta("hlc", cs.hlc.encode())
+            failpoints.hit("commit.before_fsync")
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        failpoints.hit("commit.after_fsync")
+        return True
+
+    def _apply_ops(self, cs: Changeset) -> int:
+        hlc, origin, seq = cs.hlc.encode(), cs.id.origin, cs.id.seq
+        n = 0
+        batch: list[tuple[int, Op]] = []
+        for idx, op in enumerate(cs.ops):
+            batch.append((idx, op))
+            n += 1
+            if len(batch) >= _BATCH:
+                self._apply_batch(batch, hlc, origin, seq)
+                batch = []
+        self._apply_batch(batch, hlc, origin, seq)
+        return n
+
+    def _apply_batch(self, batch: list[tuple[int, Op]], hlc: str, origin: str, seq: int) -> None:
+        if not batch:
+            return
+        self.db.executemany(
+            "INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (origin, seq, i, hlc, op.level, op.block, op.entry, json.dumps(op.encode()))
+                for i, op in batch
+            ],
+        )
+        entries = [(op.level, op.entry, int(op.op == "add"), hlc, origin, seq)
+                   for _, op in batch if op.op in ("add", "remove")]
+        if entries:
+            self.db.executemany(_UPSERT_ENTRY, entries)
+        for _, op in batch:
+            if op.op in ("set", "delete"):
+                value = json.dumps(op.value, sort_keys=True) if op.op == "set" else None
+                self.db.execute(_UPSERT_BLOCK, (op.level, op.block, value, hlc, origin, seq))
+            elif op.op == "clear":
+                self.db.execute(
+                    _CLEAR, (hlc, origin, seq, op.level, hlc, json.dumps(op.context or {}))
+                )
+
+
+# ">=": ops of one changeset share its timestamp and later ones must win; distinct
+# changesets never share a timestamp (the node id is part of it), and a changeset is
+# applied at most once, so this stays last-writer-wins and idempotent.
+_UPSERT_BLOCK = """
+INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT(level, block) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
+    origin = excluded.origin, seq = excluded.seq
+WHERE excluded.hlc >= blocks.hlc
+"""
+
+_UPSERT_ENTRY = """
+INSERT INTO unsub VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT(level, entry) DO UPDATE SET present = excluded.present, hlc = excluded.hlc,
+    origin = excluded.origin, seq = excluded.seq
+WHERE excluded.hlc >= unsub.hlc
+"""
+
+# A clear removes the entries written by changesets inside its causal context only.
+_CLEAR = """
+UPDATE unsub SET present = 0, hlc = ?, origin = ?, seq = ?
+WHERE level = ? AND present = 1 AND hlc < ?
+  AND seq <= coalesce((SELECT value FROM json_each(?) WHERE key = unsub.origin), -1)
+"""
+
+
+def _block_row(row: tuple[Any, ...]) -> BlockRow:
+    level, block, value, hlc, origin, seq = row
+    return BlockRow(level, block, None if value is None else json.loads(value), hlc, origin, seq)

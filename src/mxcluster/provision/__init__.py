@@ -1,0 +1,1 @@
+"""``mxcluster setup``: create a machine's data directory, keys, database and admin."""

@@ -1,0 +1,205 @@
+"""Command registry and dispatcher of the shell.
+
+Each shell command is a click command (or group of sub-commands) registered with
+``@shell_command(permission)``. A command receives a ``Ctx`` as ``click`` context object
+and returns a ``Result``: data (for ``--json``) and text (for people). Errors are
+``MxclusterError`` subclasses and become the exit codes of SPEC §3.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import click
+
+from mxcluster.errors import MxclusterError, UsageError
+from mxcluster.service.machine import Machine
+from mxcluster.service.session import Session
+from mxcluster.users.roles import Permission, require
+
+log = logging.getLogger("mxcluster.shell")
+
+
+class Prompter(Protocol):
+    """Asks the operator questions; only available on an interactive terminal."""
+
+    def ask(self, question: str, default: str | None = None, secret: bool = False) -> str: ...
+
+    def confirm(self, question: str, default: bool = False) -> bool: ...
+
+
+@dataclass
+class Result:
+    """What a command produced: ``data`` for --json, ``text`` for people."""
+
+    data: Any = None
+    text: str = ""
+
+
+@dataclass
+class Outcome:
+    """The outcome of one command line."""
+
+    exit_code: int = 0
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass
+class Ctx:
+    """Everything a command may use."""
+
+    machine: Machine
+    session: Session
+    prompter: Prompter | None = None
+    shell: Shell | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def interactive(self) -> bool:
+        return self.prompter is not None
+
+    def ask(self, option: str, question: str, default: str | None = None,
+            secret: bool = False) -> str:
+        """Ask for a missing value interactively; in batch mode, a usage error."""
+        if self.prompter is None:
+            raise UsageError(f"missing {option}", hint="batch commands never prompt")
+        answer = self.prompter.ask(question, default, secret)
+        if not answer and default is None:
+            raise UsageError(f"{question}: an answer is required")
+        return answer or (default or "")
+
+    def confirm(self, question: str, flag: str, given: bool) -> bool:
+        """True when FLAG was given, or the operator confirms interactively."""
+        if given:
+            return True
+        if self.prompter is None:
+            return False
+        return self.prompter.confirm(question)
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """A registered shell command."""
+
+    name: str
+    command: click.Command
+    permission: Permission
+    summary: str
+
+
+REGISTRY: dict[str, CommandInfo] = {}
+
+
+def shell_command(permission: Permission) -> Callable[[click.Command], click.Command]:
+    """Register a click command (or group) as a shell command needing PERMISSION."""
+
+    def register(cmd: click.Command) -> click.Command:
+        assert cmd.name is not None
+        summary = (cmd.help or "").strip().splitlines()[0] if cmd.help else ""
+        REGISTRY[cmd.name] = CommandInfo(cmd.name, cmd, permission, summary)
+        return cmd
+
+    return register
+
+
+def sub_permission(info: CommandInfo, args: list[str]) -> Permission:
+    """Sub-commands may need less than the group (e.g. ``userconfig print``)."""
+    if isinstance(info.command, click.Group) and args:
+        sub = info.command.commands.get(args[0])
+        needed = getattr(sub, "mx_permission", None) if sub is not None else None
+        if isinstance(needed, Permission):
+            return needed
+    return info.permission
+
+
+def needs(permission: Permission) -> Callable[[click.Command], click.Command]:
+    """Mark a sub-command as needing PERMISSION instead of its group's."""
+
+    def mark(cmd: click.Command) -> click.Command:
+        cmd.mx_permission = permission  # type: ignore[attr-defined]
+        return cmd
+
+    return mark
+
+
+class Shell:
+    """Runs command lines for one session."""
+
+    def __init__(self, machine: Machine, session: Session,
+                 prompter: Prompter | None = None) -> None:
+        from mxcluster.shell import commands  # noqa: F401  (registers every command)
+
+        self.machine = machine
+        self.session = session
+        self.prompter = prompter
+
+    def prompt(self) -> str:
+        """``mail1.example.com (Cluster prod)> `` / ``mail1.example.com> ``."""
+        host = self.machine.hostname()
+        mode = self.session.mode
+        if self.machine.standalone:
+            return f"{host}> "
+        label = {"cluster": f"Cluster {self.machine.cluster_name}"}.get(str(mode), str(mode))
+        return f"{host} ({label})> "
+
+    def execute(self, line: str, *, json_output: bool = False) -> Outcome:
+        """Run one command line; never raises."""
+        try:
+            args = shlex.split(line, comments=False)
+        except ValueError as exc:
+            return _error(UsageError(f"cannot parse command line: {exc}"), json_output)
+        if "--json" in args:
+            args = [a for a in args if a != "--json"]
+            json_output = True
+        if not args:
+            return Outcome()
+        try:
+            result = self._run(args)
+        except MxclusterError as exc:
+            return _error(exc, json_output)
+        except click.exceptions.Exit as exc:
+            return Outcome(exit_code=exc.exit_code)
+        except click.ClickException as exc:
+            return _error(UsageError(f"{args[0]}: {exc.format_message()}",
+                                     hint=f"see 'help {args[0]}'"), json_output)
+        except Exception:  # a bug: keep the session alive, log the traceback
+            log.exception("command failed: %s", line)
+            return Outcome(1, "", "internal error; see the daemon log\n")
+        return _render(result, json_output)
+
+    def _run(self, args: list[str]) -> Result:
+        info = REGISTRY.get(args[0])
+        if info is None:
+            raise UsageError(f"unknown command {args[0]!r}", hint="type 'help' for the list")
+        require(self.session.role, sub_permission(info, args[1:]), args[0])
+        ctx = Ctx(self.machine, self.session, self.prompter, self)
+        with info.command.make_context(info.name, args[1:], obj=ctx) as cctx:
+            result = info.command.invoke(cctx)
+        return result if isinstance(result, Result) else Result()
+
+
+def _render(result: Result, json_output: bool) -> Outcome:
+    if json_output:
+        data = result.data if result.data is not None else {"ok": True}
+        return Outcome(0, json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n")
+    text = result.text
+    return Outcome(0, text + ("\n" if text and not text.endswith("\n") else ""))
+
+
+def _error(exc: MxclusterError, json_output: bool) -> Outcome:
+    if json_output:
+        body = json.dumps(exc.to_dict(), separators=(",", ":"))
+        return Outcome(exc.exit_code, "", body + "\n")
+    return Outcome(exc.exit_code, "", f"error: {exc}\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Command lines of a batch (newline-separated; blank lines and '#' comments skipped)."""
+    return [ln for ln in (raw.strip() for raw in text.splitlines())
+            if ln and not ln.startswith("#")]

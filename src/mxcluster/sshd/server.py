@@ -1,0 +1,148 @@
+"""``SSHService``: listens for administrators and authenticates them (SPEC §3.1).
+
+Logins are checked against the committed user database (password or public key). Failed
+password attempts are slowed down and, after too many, refused for a while by the
+``LoginThrottle`` (per user and client address); every failure is logged with the client
+address. Key *queries* never count as failures (an OpenSSH client offers every key it
+has), and nothing but a completed login resets the throttle: a public key is public, so
+an accepted key query proves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from mxcluster.service.machine import Machine
+from mxcluster.sshd.session import AdminSession, Login, RunInStore
+from mxcluster.users.roles import Role
+from mxcluster.users.throttle import LoginThrottle
+
+log = logging.getLogger("mxcluster.sshd")
+
+class SSHService:
+    """The SSH listener of one machine: start, stop, and the connections in between."""
+
+    def __init__(self, machine: Machine, run_in_store: RunInStore, host: str, port: int,
+                 host_key_path: Path, throttle: LoginThrottle) -> None:
+        self.machine = machine
+        self.run_in_store = run_in_store
+        self.host = host
+        self.port = port
+        self.host_key_path = host_key_path
+        self.throttle = throttle
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+
+    async def start(self) -> None:
+        """Listen on host:port; with port 0, ``self.port`` becomes the chosen port."""
+        self._acceptor = await asyncssh.create_server(
+            lambda: LoginServer(self), self.host, self.port,
+            server_host_keys=[str(self.host_key_path)],
+            line_editor=False,  # prompt_toolkit edits lines; batch output is translated
+            encoding="utf-8",
+            keepalive_interval=60,
+        )
+        self.port = self._acceptor.get_port()
+        log.info("SSH service listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening and close every open connection."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+            self._acceptor = None
+        for conn in list(self._connections):
+            conn.close()
+        for conn in list(self._connections):
+            await conn.wait_closed()
+        log.info("SSH service stopped")
+
+    def _opened(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connections.add(conn)
+
+    def _closed(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connections.discard(conn)
+
+
+class LoginServer(asyncssh.SSHServer):
+    """One client connection: authentication, then a session per channel."""
+
+    def __init__(self, service: SSHService) -> None:
+        self._service = service
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._address = "unknown"
+        self._roles: dict[str, Role] = {}
+        self._login: Login | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        self._address = str(peer[0]) if peer else "unknown"
+        self._service._opened(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._service._closed(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # every user must authenticate
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        machine = self._service.machine
+        return await self._attempt(
+            username, "password", lambda: machine.check_password(username, password))
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        machine = self._service.machine
+        line = key.export_public_key("openssh").decode("ascii")
+        return await self._attempt(username, "key", lambda: machine.check_key(username, line))
+
+    async def _attempt(self, user: str, method: str, check: Callable[[], Role | None]) -> bool:
+        """Run CHECK under the throttle; remember the role when it succeeds."""
+        throttle, address = self._service.throttle, self._address
+        if not await self._admitted(user):
+            return False
+        role = await self._service.run_in_store(check)
+        if role is None:
+            if method == "password":
+                throttle.failed(user, address)
+                log.warning("failed password login for %r from %s", user, address)
+            else:
+                log.info("public key not accepted for %r from %s", user, address)
+            return False
+        self._roles[user] = role
+        return True
+
+    async def _admitted(self, user: str) -> bool:
+        """Wait the throttle's delay; False (logged) when the pair is locked out."""
+        throttle, address = self._service.throttle, self._address
+        if not throttle.locked(user, address):
+            await asyncio.sleep(throttle.delay(user, address))
+            if not throttle.locked(user, address):  # parallel attempts may have locked it
+                return True
+        log.warning("login refused for %r from %s: too many failed attempts", user, address)
+        return False
+
+    def auth_completed(self) -> None:
+        assert self._conn is not None
+        user = str(self._conn.get_extra_info("username"))
+        self._login = Login(user, self._roles[user], self._address)
+        self._service.throttle.succeeded(user, self._address)
+        log.info("login of %r (%s) from %s", user, self._login.role.value, self._address)
+
+    def session_requested(self) -> Any:
+        if self._login is None:
+            return False
+        return AdminSession(self._service.machine, self._service.run_in_store, self._login)
