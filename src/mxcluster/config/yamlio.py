@@ -22,6 +22,24 @@ from mxcluster.unsubscribe import normalise
 
 SECTIONS = {"cluster": LevelKind.CLUSTER, "groups": LevelKind.GROUP, "machines": LevelKind.MACHINE}
 
+class _Dumper(yaml.SafeDumper):
+    """Safe dumper writing multi-line strings (PEM certificates) as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(data: Any) -> str:
+    """Deterministic YAML for one value (sorted keys, block style)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+                     allow_unicode=True, width=100)
+
+
 try:
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # libyaml not compiled in
@@ -35,6 +53,8 @@ class LevelConfig:
     level: Level
     blocks: dict[str, Any]
     entries: Iterable[str] = ()
+    #: when set, the entries are summarised as a count instead of listed (showconfig)
+    entry_count: int | None = None
 
 
 def write(out: IO[str], levels: list[LevelConfig], *, header: str = "") -> None:
@@ -64,13 +84,15 @@ def _write_level(out: IO[str], lc: LevelConfig, indent: int) -> None:
     if not plain and "unsubscribe" not in lc.blocks:
         out.write(f"{pad}{{}}\n")
     if plain:
-        text = yaml.safe_dump(plain, sort_keys=True, default_flow_style=False,
-                              allow_unicode=True, width=100)
+        text = dump(plain)
         out.writelines(pad + line + "\n" for line in text.splitlines())
     if "unsubscribe" in lc.blocks:
         out.write(f"{pad}unsubscribe:\n")
         for key, value in sorted(lc.blocks["unsubscribe"].items()):
             out.write(f"{pad}  {key}: {json.dumps(value)}\n")
+        if lc.entry_count is not None:
+            out.write(f"{pad}  entry_count: {lc.entry_count}\n")
+            return
         out.write(f"{pad}  entries:\n")
         out.writelines(f"{pad}  - {json.dumps(e)}\n" for e in lc.entries)
 

@@ -6,7 +6,6 @@ queue. What to do with the results (log, bounce, retry) is the engine's business
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -177,7 +176,7 @@ class Deliverer:
                 healthy = True
                 return [RcptResult(r, Outcome.BOUNCED, reply, relay) for r in rcpts], None
             return [], f"{relay} said: {reply}"
-        except (SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, SMTPException, OSError) as exc:
             return [], f"451 4.4.1 {relay}: {exc or type(exc).__name__}"
         finally:
             self._pool.release(domain, slot, healthy)
@@ -186,8 +185,9 @@ class Deliverer:
                            body: bytes, relay: str) -> list[RcptResult]:
         reused = slot.usable_for(target)
         client = slot.client if reused and slot.client else await self._connect(slot, target)
+        errors: dict[str, tuple[int, str]]
         try:
-            errors, reply = await client.sendmail(sender, rcpts, body)
+            errors, reply = await client.sendmail(sender, rcpts, body)  # type: ignore[assignment]
         except SMTPRecipientsRefused as exc:
             errors = {e.recipient: (e.code, e.message) for e in exc.recipients}
             reply = ""

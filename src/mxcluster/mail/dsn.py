@@ -43,7 +43,7 @@ def build_dsn(hostname: str, mid: str, sender: str, failures: Sequence[tuple[str
         f"Your message (queue id {mid}) could not be delivered to:\n\n{lines}\n"
     ))
     status = MIMEBase("message", "delivery-status")
-    blocks = [_block({"Reporting-MTA": f"dns; {hostname}", "X-Queue-ID": mid})]
+    blocks: list[Message | str] = [_block({"Reporting-MTA": f"dns; {hostname}", "X-Queue-ID": mid})]
     blocks += [_per_recipient(rcpt, reason) for rcpt, reason in failures]
     status.set_payload(blocks)
     report.attach(status)

@@ -125,9 +125,9 @@ class MailQueue:
                 msg = QueuedMessage.from_header(header, place)
                 self.messages[msg.mid] = msg
         for op in self.files.scan_state():
-            msg = self.messages.get(op.get("mid", ""))
-            if msg is not None:
-                msg.apply(op)
+            target = self.messages.get(op.get("mid", ""))
+            if target is not None:
+                target.apply(op)
         for mid in [m.mid for m in self.messages.values() if not m.pending]:
             del self.messages[mid]
         self._live = Counter(m.place[0] for m in self.messages.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Protocol
+from typing import Any, AnyStr, Protocol
 
 from aiosmtpd.smtp import SMTP
 
@@ -30,7 +30,7 @@ class SessionOwner(Protocol):
     def release(self, session: GatewaySMTP) -> None: ...
 
 
-class GatewaySMTP(SMTP):  # type: ignore[misc]
+class GatewaySMTP(SMTP):
     """One client connection on one of our listeners."""
 
     def __init__(self, handler: Any, *, owner: SessionOwner, **kwargs: Any) -> None:
@@ -71,21 +71,24 @@ class GatewaySMTP(SMTP):  # type: ignore[misc]
     async def _handle_client(self) -> None:
         if self._refusal is not None:
             await self.push(self._refusal)
-            self.transport.close()
+            if self.transport is not None:
+                self.transport.close()
             return
         await super()._handle_client()
 
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
-            status = replies.REWRITES.get(status, status)
-        await super().push(status)
+            await super().push(replies.REWRITES.get(status, status))
+        else:
+            await super().push(status)
 
     def _timeout_cb(self) -> None:
         self.cut(replies.TIMEOUT_421.format(host=self._owner.hostname))
 
     def cut(self, reply: str) -> None:
         """Send REPLY (a 421) and close the connection, whatever the session is doing."""
-        if self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
             return
-        self.transport.write(reply.encode() + b"\r\n")
-        self.transport.close()
+        transport.write(reply.encode() + b"\r\n")
+        transport.close()

@@ -21,7 +21,13 @@ from mxcluster.config.levels import Level, LevelKind
 from mxcluster.config.registry import BlockSpec
 from mxcluster.config.resolve import Resolved, chain, resolve
 from mxcluster.config.store import Store
-from mxcluster.errors import ConflictError, NotFoundError, StateError, UsageError
+from mxcluster.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    StateError,
+    UsageError,
+)
 from mxcluster.service.session import DELETED, Session, StagedBlock
 from mxcluster.unsubscribe import candidates, read_entries
 from mxcluster.users.passwords import hash_password, verify_password
@@ -67,6 +73,8 @@ class Machine:
         self.clock = HybridClock(identity.serial, wall_ms, Timestamp.decode(last) if last else None)
         self.commit_hooks: list[CommitHook] = []
         self.started_at = time.time()
+        #: extra sections for 'status' (the mail engine, replication links...)
+        self.status_providers: list[Callable[[], dict[str, Any]]] = []
 
     # -- topology (standalone until clusters arrive) ---------------------------------
 
@@ -140,6 +148,18 @@ class Machine:
         wanted = _key_body(key_line)
         return Role(user["role"]) if any(_key_body(k) == wanted for k in user["ssh_keys"]) else None
 
+    def change_password(self, author: str, name: str, password_hash: str) -> ChangesetId:
+        """Commit a new password hash for NAME at once (the caller checked the right)."""
+        level = self.users_level()
+        users = [dict(u) for u in self.stored(level, "users") or []]
+        user = next((u for u in users if u["name"] == name), None)
+        if user is None:
+            raise NotFoundError(f"no user {name!r}")
+        user["password_hash"] = password_hash
+        value = registry.get("users").validate(users)
+        return self.apply_local(author, f"passwd {name}",
+                                iter([Op("set", str(level), "users", value)]))
+
     # -- reading ---------------------------------------------------------------------
 
     def stored(self, level: Level, block: str) -> Any:
@@ -205,6 +225,7 @@ class Machine:
         spec = registry.get(block)
         level = level or session.mode
         self.check_level(spec, level)
+        self._check_role(session, spec)
         clean = spec.validate(value)
         self._stage(session, level, block, clean)
         return clean
@@ -212,9 +233,17 @@ class Machine:
     def stage_delete(self, session: Session, block: str, level: Level) -> None:
         spec = registry.get(block)
         self.check_level(spec, level)
+        self._check_role(session, spec)
         self._stage(session, level, block, DELETED)
         if spec.table:
             session.table(level).add("clear")
+
+    @staticmethod
+    def _check_role(session: Session, spec: BlockSpec) -> None:
+        """The user database is the admin's alone, whichever command edits it."""
+        if spec.name == "users" and session.role is not Role.ADMIN:
+            raise PermissionDenied(f"role {session.role.value!r} may not change users",
+                                   hint="ask an admin")
 
     def _stage(self, session: Session, level: Level, block: str, value: Any) -> None:
         key = (str(level), block)

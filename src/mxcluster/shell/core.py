@@ -13,7 +13,7 @@ import logging
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import click
 
@@ -23,6 +23,8 @@ from mxcluster.service.session import Session
 from mxcluster.users.roles import Permission, require
 
 log = logging.getLogger("mxcluster.shell")
+
+C = TypeVar("C", bound=click.Command)
 
 
 class Prompter(Protocol):
@@ -96,10 +98,10 @@ class CommandInfo:
 REGISTRY: dict[str, CommandInfo] = {}
 
 
-def shell_command(permission: Permission) -> Callable[[click.Command], click.Command]:
+def shell_command(permission: Permission) -> Callable[[C], C]:
     """Register a click command (or group) as a shell command needing PERMISSION."""
 
-    def register(cmd: click.Command) -> click.Command:
+    def register(cmd: C) -> C:
         assert cmd.name is not None
         summary = (cmd.help or "").strip().splitlines()[0] if cmd.help else ""
         REGISTRY[cmd.name] = CommandInfo(cmd.name, cmd, permission, summary)
@@ -118,10 +120,10 @@ def sub_permission(info: CommandInfo, args: list[str]) -> Permission:
     return info.permission
 
 
-def needs(permission: Permission) -> Callable[[click.Command], click.Command]:
+def needs(permission: Permission) -> Callable[[C], C]:
     """Mark a sub-command as needing PERMISSION instead of its group's."""
 
-    def mark(cmd: click.Command) -> click.Command:
+    def mark(cmd: C) -> C:
         cmd.mx_permission = permission  # type: ignore[attr-defined]
         return cmd
 

@@ -249,7 +249,8 @@ def bounceconfig() -> None:
 def bounce_setup(ctx: Ctx, retry_schedule: str | None, max_queue_lifetime: int | None,
                  bounce: bool | None) -> Result:
     """Change the bounce settings."""
-    value = dict(ctx.machine.current(ctx.session, "bounceconfig", target_level(ctx, "bounceconfig")))
+    level = target_level(ctx, "bounceconfig")
+    value = dict(ctx.machine.current(ctx.session, "bounceconfig", level))
     if retry_schedule is not None:
         value["retry_schedule"] = _ints(retry_schedule, "--retry-schedule")
     if max_queue_lifetime is not None:
@@ -272,7 +273,9 @@ def _ints(text: str, option: str) -> list[int]:
     try:
         return [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise UsageError(f"{option} takes whole numbers separated by commas, not {text!r}") from None
+        raise UsageError(
+            f"{option} takes whole numbers separated by commas, not {text!r}"
+        ) from None
 
 
 def _print_simple(ctx: Ctx, block: str) -> Result:
@@ -299,7 +302,8 @@ def updateconfig() -> None:
 @click.pass_obj
 def update_setup(ctx: Ctx, source: str | None, keys: tuple[str, ...]) -> Result:
     """Change the update source and trusted keys."""
-    value = dict(ctx.machine.current(ctx.session, "updateconfig", target_level(ctx, "updateconfig")))
+    level = target_level(ctx, "updateconfig")
+    value = dict(ctx.machine.current(ctx.session, "updateconfig", level))
     if source is not None:
         value["source"] = source
     if keys:

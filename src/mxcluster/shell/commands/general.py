@@ -111,3 +111,23 @@ def clustermode(ctx: Ctx, kind: str, name: str | None) -> Result:
         raise UsageError(f"no {kind} named {name!r}")
     ctx.session.mode = level
     return Result({"mode": str(level)}, f"Mode is now {level}.")
+
+
+@shell_command(Permission.BASIC)
+@click.command("status")
+@click.pass_obj
+def status(ctx: Ctx) -> Result:
+    """Show version, uptime, cluster state and (when mail runs) listeners and counters."""
+    import time
+
+    m = ctx.machine
+    data: dict[str, object] = {
+        "hostname": m.hostname(),
+        "version": m.version,
+        "uptime_seconds": int(time.time() - m.started_at),
+        "cluster": m.cluster_name,
+    }
+    for provider in m.status_providers:
+        data.update(provider())
+    lines = [f"{k:<16} {v}" for k, v in data.items() if not isinstance(v, dict | list)]
+    return Result(data, "\n".join(lines))

@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from mxcluster.errors import NotFoundError, StateError, UsageError, ValidationError
-from mxcluster.service.session import Session
 from mxcluster.shell.commands.blocks import find, staged_note
 from mxcluster.shell.commands.unsub import data_path
 from mxcluster.shell.core import Ctx, Result, shell_command
@@ -133,11 +132,8 @@ def passwd(ctx: Ctx, password_file: str | None, target: str | None) -> Result:
         from mxcluster.errors import PermissionDenied
 
         raise PermissionDenied("only an admin may change another user's password")
-    m = ctx.machine
-    own = Session(ctx.session.user, ctx.session.role, m.users_level())
-    rows = [dict(u) for u in m.current(own, "users", m.users_level())]
-    find(rows, "name", name, "user")["password_hash"] = hash_password(
-        new_password(ctx, password_file))
-    m.stage_set(own, "users", rows, m.users_level())
-    cid = m.commit(own, f"passwd {name}")
+    if ctx.machine.user(name) is None:
+        raise NotFoundError(f"no user {name!r}")
+    cid = ctx.machine.change_password(ctx.session.user, name,
+                                      hash_password(new_password(ctx, password_file)))
     return Result({"committed": str(cid)}, f"Password of {name} changed ({cid}).")

@@ -35,8 +35,7 @@ def level_configs(m: Machine, levels: list[Level], secrets: bool,
         if "unsubscribe" in blocks and entries:
             lc.entries = m.store.unsub_iter(str(level))
         elif "unsubscribe" in blocks:
-            lc.blocks["unsubscribe"] = {**blocks["unsubscribe"],
-                                        "entry_count": m.store.unsub_count(str(level))}
+            lc.entry_count = m.store.unsub_count(str(level))
         out.append(lc)
     return out
 
@@ -57,6 +56,9 @@ def showconfig(ctx: Ctx, effective: bool, level_text: str | None) -> Result:
         return _effective(ctx, secrets)
     levels = [Level.parse(level_text)] if level_text else all_levels(m)
     configs = level_configs(m, levels, secrets, entries=False)
+    for lc in configs:
+        if "users" in lc.blocks:  # hashes only ever leave through saveconfig
+            lc.blocks["users"] = registry.get("users").redact(lc.blocks["users"])
     buf = io.StringIO()
     yamlio.write(buf, configs)
     data = {str(lc.level): lc.blocks for lc in configs}
@@ -74,7 +76,9 @@ def _effective(ctx: Ctx, secrets: bool) -> Result:
         value = res.value if secrets else spec.redact(res.value)
         source = str(res.source) if res.source else "default"
         data[name] = {"value": value, "source": source}
-        text = yamlio.yaml.safe_dump({name: value}, sort_keys=True, default_flow_style=False)
+        if name == "users":
+            value = spec.redact(value)
+        text = yamlio.dump({name: value})
         lines.append(f"# {name}: from {source}\n{text.rstrip()}")
     return Result(data, "\n".join(lines))
 
