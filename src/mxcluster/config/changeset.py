@@ -102,6 +102,14 @@ class Changeset:
     machine: str
     ops: Iterable[Op] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
+    #: causal context: origin -> highest sequence applied where this changeset was made
+    context: dict[str, int] = field(default_factory=dict)
+
+    def covers(self, cid: ChangesetId) -> bool:
+        """True when CID happened before this changeset (it was in its causal context)."""
+        return cid.origin == self.id.origin and cid.seq < self.id.seq or (
+            self.context.get(cid.origin, 0) >= cid.seq
+        )
 
     def header(self) -> dict[str, Any]:
         return {
@@ -112,6 +120,7 @@ class Changeset:
             "comment": self.comment,
             "machine": self.machine,
             "schema": self.schema,
+            "context": self.context,
         }
 
 

@@ -33,7 +33,13 @@ CREATE TABLE IF NOT EXISTS unsub (
 CREATE TABLE IF NOT EXISTS changesets (
     origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc TEXT NOT NULL, author TEXT NOT NULL,
     comment TEXT NOT NULL, machine TEXT NOT NULL, schema INTEGER NOT NULL,
-    nops INTEGER NOT NULL, PRIMARY KEY (origin, seq)
+    nops INTEGER NOT NULL, context TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (origin, seq)
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    id INTEGER PRIMARY KEY, level TEXT NOT NULL, block TEXT NOT NULL,
+    winner_hlc TEXT NOT NULL, winner_origin TEXT NOT NULL, winner_seq INTEGER NOT NULL,
+    winner_value TEXT, loser_hlc TEXT NOT NULL, loser_origin TEXT NOT NULL,
+    loser_seq INTEGER NOT NULL, loser_value TEXT, resolved INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS changesets_hlc ON changesets (hlc);
 CREATE TABLE IF NOT EXISTS ops (
@@ -238,13 +244,13 @@ class Store:
                 self.db.execute("ROLLBACK")
                 return False
             nops = self._apply_ops(cs)
+            self._store_hlc(cs.hlc)
             h = cs.header()
             self.db.execute(
-                "INSERT INTO changesets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO changesets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (h["origin"], h["seq"], h["hlc"], h["author"], h["comment"], h["machine"],
-                 h["schema"], nops),
+                 h["schema"], nops, json.dumps(cs.context, sort_keys=True)),
             )
-            self.set_meta("hlc", cs.hlc.encode())
             failpoints.hit("commit.before_fsync")
             self.db.execute("COMMIT")
         except BaseException:
@@ -254,6 +260,11 @@ class Store:
         failpoints.hit("commit.after_fsync")
         return True
 
+    def _store_hlc(self, hlc: Timestamp) -> None:
+        current = self.meta("hlc")
+        if current is None or hlc.encode() > current:
+            self.set_meta("hlc", hlc.encode())
+
     def _apply_ops(self, cs: Changeset) -> int:
         hlc, origin, seq = cs.hlc.encode(), cs.id.origin, cs.id.seq
         n = 0
@@ -262,12 +273,34 @@ class Store:
             batch.append((idx, op))
             n += 1
             if len(batch) >= _BATCH:
-                self._apply_batch(batch, hlc, origin, seq)
+                self._apply_batch(cs, batch, hlc, origin, seq)
                 batch = []
-        self._apply_batch(batch, hlc, origin, seq)
+        self._apply_batch(cs, batch, hlc, origin, seq)
         return n
 
-    def _apply_batch(self, batch: list[tuple[int, Op]], hlc: str, origin: str, seq: int) -> None:
+    def _record_conflict(self, cs: Changeset, op: Op, value: str | None) -> None:
+        """Keep the losing version when CS writes a block concurrently with the stored one."""
+        row = self.db.execute(
+            "SELECT value, hlc, origin, seq FROM blocks WHERE level = ? AND block = ?",
+            (op.level, op.block),
+        ).fetchone()
+        if row is None or cs.covers(ChangesetId(row[2], row[3])):
+            return
+        if row[0] == value:
+            return  # both sides wrote the same content: nothing was overwritten
+        mine = (cs.hlc.encode(), cs.id.origin, cs.id.seq, value)
+        theirs = (row[1], row[2], row[3], row[0])
+        winner, loser = (mine, theirs) if mine[0] > theirs[0] else (theirs, mine)
+        self.db.execute(
+            "INSERT INTO conflicts (level, block, winner_hlc, winner_origin, winner_seq, "
+            "winner_value, loser_hlc, loser_origin, loser_seq, loser_value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (op.level, op.block, *winner, *loser),
+        )
+
+    def _apply_batch(
+        self, cs: Changeset, batch: list[tuple[int, Op]], hlc: str, origin: str, seq: int
+    ) -> None:
         if not batch:
             return
         self.db.executemany(
@@ -284,6 +317,7 @@ class Store:
         for _, op in batch:
             if op.op in ("set", "delete"):
                 value = json.dumps(op.value, sort_keys=True) if op.op == "set" else None
+                self._record_conflict(cs, op, value)
                 self.db.execute(_UPSERT_BLOCK, (op.level, op.block, value, hlc, origin, seq))
             elif op.op == "clear":
                 self.db.execute(

@@ -6,7 +6,7 @@ queue. What to do with the results (log, bounce, retry) is the engine's business
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiosmtplib import (
@@ -185,9 +185,9 @@ class Deliverer:
                            body: bytes, relay: str) -> list[RcptResult]:
         reused = slot.usable_for(target)
         client = slot.client if reused and slot.client else await self._connect(slot, target)
-        errors: dict[str, tuple[int, str]]
+        errors: Mapping[str, tuple[int, str]]
         try:
-            errors, reply = await client.sendmail(sender, rcpts, body)  # type: ignore[assignment]
+            errors, reply = await client.sendmail(sender, rcpts, body)
         except SMTPRecipientsRefused as exc:
             errors = {e.recipient: (e.code, e.message) for e in exc.recipients}
             reply = ""

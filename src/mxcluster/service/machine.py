@@ -296,7 +296,9 @@ class Machine:
     def apply_local(self, author: str, comment: str, ops: Iterator[Op]) -> ChangesetId:
         """Record OPS as a new local changeset and run the commit hooks."""
         cid = ChangesetId(self.identity.serial, self.store.next_seq(self.identity.serial))
-        cs = Changeset(cid, self.clock.now(), author, comment, self.identity.name, ops)
+        context = self.store.version_vector()
+        cs = Changeset(cid, self.clock.now(), author, comment, self.identity.name, ops,
+                       context=context)
         self.store.apply(cs)
         for hook in self.commit_hooks:
             hook(cid)
