@@ -187,6 +187,67 @@ class Store:
         ).fetchone()
         return int(row[0]) + 1
 
+    def missing_for(self, remote_vv: dict[str, int]) -> Iterator[ChangesetId]:
+        """Ids of changesets the holder of REMOTE_VV lacks, in HLC (hence causal) order."""
+        rows = self.db.execute("SELECT origin, seq FROM changesets ORDER BY hlc").fetchall()
+        for origin, seq in rows:
+            if seq > remote_vv.get(origin, 0):
+                yield ChangesetId(origin, seq)
+
+    def changeset(self, cid: ChangesetId) -> Changeset | None:
+        """The whole changeset CID; its ops are read lazily, in order (may be huge)."""
+        row = self.db.execute(
+            "SELECT hlc, author, comment, machine, schema, context FROM changesets "
+            "WHERE origin = ? AND seq = ?",
+            (cid.origin, cid.seq),
+        ).fetchone()
+        if row is None:
+            return None
+        hlc, author, comment, machine, schema, context = row
+        return Changeset(cid, Timestamp.decode(hlc), author, comment, machine,
+                         self._iter_ops(cid), schema, json.loads(context))
+
+    def _iter_ops(self, cid: ChangesetId, page: int = 5_000) -> Iterator[Op]:
+        after = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT idx, body FROM ops WHERE origin = ? AND seq = ? AND idx > ? "
+                "ORDER BY idx LIMIT ?",
+                (cid.origin, cid.seq, after, page),
+            ).fetchall()
+            for idx, body in rows:
+                after = idx
+                yield decode_op(json.loads(body))
+            if len(rows) < page:
+                return
+
+    def conflicts(self, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Conflict records: both versions of a block written concurrently."""
+        rows = self.db.execute(
+            "SELECT id, level, block, winner_hlc, winner_origin, winner_seq, winner_value, "
+            "loser_hlc, loser_origin, loser_seq, loser_value, resolved FROM conflicts "
+            + ("" if include_resolved else "WHERE resolved = 0 ") + "ORDER BY id"
+        )
+        out = []
+        for r in rows:
+            out.append({
+                "id": r[0], "level": r[1], "block": r[2],
+                "winner": {"hlc": r[3], "commit": f"{r[4]}-{r[5]}",
+                           "value": None if r[6] is None else json.loads(r[6])},
+                "loser": {"hlc": r[7], "commit": f"{r[8]}-{r[9]}",
+                          "value": None if r[10] is None else json.loads(r[10])},
+                "resolved": bool(r[11]),
+            })
+        return out
+
+    def resolve_conflicts(self, level: str, block: str) -> int:
+        """Mark the conflicts of (LEVEL, BLOCK) resolved; returns how many."""
+        cur = self.db.execute(
+            "UPDATE conflicts SET resolved = 1 WHERE level = ? AND block = ? AND resolved = 0",
+            (level, block),
+        )
+        return cur.rowcount
+
     def commitlog(self, limit: int = 20) -> list[LogEntry]:
         rows = self.db.execute(
             "SELECT origin, seq, hlc, author, comment, machine, nops FROM changesets "

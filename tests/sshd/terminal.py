@@ -1,0 +1,52 @@
+"""A scripted terminal for the interactive shell: send keys, wait for text (no sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import asyncssh
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
+
+
+def plain(text: str) -> str:
+    """TEXT without terminal escape sequences and carriage returns."""
+    return _ANSI.sub("", text)
+
+
+class Terminal:
+    """An SSH shell session with a PTY, read as plain text."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[str]) -> None:
+        self.process = process
+        self.output = ""
+        self._seen = 0
+
+    @classmethod
+    async def open(cls, conn: asyncssh.SSHClientConnection, **kw: Any) -> Terminal:
+        process = await conn.create_process(term_type="xterm", term_size=(100, 30), **kw)
+        return cls(process)
+
+    def send(self, keys: str) -> None:
+        self.process.stdin.write(keys)
+
+    async def expect(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until TEXT appears after the last match; return the output up to it."""
+        async with asyncio.timeout(timeout):
+            while (found := plain(self.output).find(text, self._seen)) < 0:
+                chunk = await self.process.stdout.read(4096)
+                if not chunk:
+                    raise EOFError(f"session ended before {text!r}:\n{plain(self.output)}")
+                self.output += chunk
+        before = plain(self.output)[self._seen:found]
+        self._seen = found + len(text)
+        return before
+
+    async def finish(self, timeout: float = 10.0) -> int | None:
+        """Wait for the session to end; its exit status."""
+        async with asyncio.timeout(timeout):
+            self.output += await self.process.stdout.read()
+            await self.process.wait(check=False)
+        return self.process.exit_status
