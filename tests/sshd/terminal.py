@@ -34,12 +34,15 @@ class Terminal:
 
     async def expect(self, text: str, timeout: float = 10.0) -> str:
         """Wait until TEXT appears after the last match; return the output up to it."""
-        async with asyncio.timeout(timeout):
-            while (found := plain(self.output).find(text, self._seen)) < 0:
-                chunk = await self.process.stdout.read(4096)
-                if not chunk:
-                    raise EOFError(f"session ended before {text!r}:\n{plain(self.output)}")
-                self.output += chunk
+        try:
+            async with asyncio.timeout(timeout):
+                while (found := plain(self.output).find(text, self._seen)) < 0:
+                    chunk = await self.process.stdout.read(4096)
+                    if not chunk:
+                        raise EOFError(f"ended before {text!r}:\n{plain(self.output)}")
+                    self.output += chunk
+        except TimeoutError:
+            raise AssertionError(f"no {text!r} within {timeout}s in:\n{self.output!r}") from None
         before = plain(self.output)[self._seen:found]
         self._seen = found + len(text)
         return before

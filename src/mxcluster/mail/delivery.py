@@ -71,24 +71,25 @@ class Group:
     hops: tuple[Hop, ...] | None  # None: look up MX; empty: /dev/null
 
 
-def plan_groups(msg: QueuedMessage, snapshot: MailSnapshot) -> list[Group]:
+def plan_groups(msg: QueuedMessage, snapshot: MailSnapshot, mx_port: int = 25) -> list[Group]:
     """Group the pending recipients of MSG by domain and next hops (pure)."""
     groups: dict[tuple[str, tuple[Hop, ...] | None], list[str]] = {}
     for rcpt in msg.pending:
         domain = split_address(rcpt)[1]
-        groups.setdefault((domain, _hops_for(rcpt, domain, msg, snapshot)), []).append(rcpt)
+        hops = _hops_for(rcpt, domain, msg, snapshot, mx_port)
+        groups.setdefault((domain, hops), []).append(rcpt)
     return [Group(d, tuple(r), h) for (d, h), r in groups.items()]
 
 
-def _hops_for(rcpt: str, domain: str, msg: QueuedMessage,
-              snapshot: MailSnapshot) -> tuple[Hop, ...] | None:
+def _hops_for(rcpt: str, domain: str, msg: QueuedMessage, snapshot: MailSnapshot,
+              mx_port: int) -> tuple[Hop, ...] | None:
     if rcpt in msg.redirects:
         return (parse_hop(msg.redirects[rcpt]),)
     route = route_for(snapshot.routes, domain)
     if route is not None:
         return () if route.hops == [DEVNULL] else tuple(parse_hop(h) for h in route.hops)
     ip = literal_ip(domain)
-    return (Hop(ip),) if ip else None
+    return (Hop(ip, mx_port),) if ip else None
 
 
 class Deliverer:
@@ -104,7 +105,7 @@ class Deliverer:
     async def attempt(self, msg: QueuedMessage, body: bytes) -> list[RcptResult]:
         """Try every pending recipient of MSG once."""
         results: list[RcptResult] = []
-        for group in plan_groups(msg, self._snapshot()):
+        for group in plan_groups(msg, self._snapshot(), self._tunables.mx_port):
             results += await self._group(msg.sender, group, body)
         return results
 
@@ -131,7 +132,8 @@ class Deliverer:
         return results + [RcptResult(r, Outcome.DEFERRED, error) for r in rcpts]
 
     async def _mx_hops(self, domain: str) -> tuple[Hop, ...]:
-        return tuple(Hop(host) for host in await self._resolver.mx(domain))
+        port = self._tunables.mx_port
+        return tuple(Hop(host, port) for host in await self._resolver.mx(domain))
 
     async def _targets(self, hops: tuple[Hop, ...]) -> list[Target]:
         """(IP, port) of each hop in order; unresolvable hops are skipped."""

@@ -65,6 +65,8 @@ class MailTunables:
     delivery_timeout: float = 60.0
     #: Close a pooled outbound connection idle this long (seconds).
     pool_idle: float = 5.0
+    #: Port of mail exchangers found by MX lookup, and of address literals.
+    mx_port: int = 25
 
 
 @dataclass(frozen=True)

@@ -116,10 +116,9 @@ class AdminSession(PromptToolkitSSHSession):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._input is not None:
-            self._input.close()  # an interactive prompt ends with EOF
-        for task in (self._batch_task, self.interact_task):
-            if task is not None and not task.done():
-                task.cancel()
+            self._input.close()  # the interactive prompt (or a wizard's question) gets EOF
+        if self._batch_task is not None and not self._batch_task.done():
+            self._batch_task.cancel()
 
     @property
     def _is_interactive(self) -> bool:
@@ -161,5 +160,12 @@ class AdminSession(PromptToolkitSSHSession):
             partial(open_shell, self._machine, self._login),
             self.stdout.write,
         )
-        await repl.run()
+        try:
+            await repl.run()
+        except asyncio.CancelledError:  # the service is stopping
+            return
+        except Exception:
+            log.exception("interactive session of %r failed", self._login.user)
+            chan.exit(1)
+            return
         chan.exit(0)

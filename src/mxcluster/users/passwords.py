@@ -2,17 +2,18 @@
 
 Defaults meet OWASP's minimum for argon2id (19 MiB memory, 2 iterations, 1 lane). Tests
 and benchmarks may lower the cost with ``MXCLUSTER_ARGON2_MEMORY_KIB`` and
-``MXCLUSTER_ARGON2_TIME_COST`` (documented in docs/reference/settings.md); never do that
+``MXCLUSTER_ARGON2_TIME_COST`` (see ``mxcluster.settings``); never do that
 in production.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from mxcluster import settings
 
 OWASP_MEMORY_KIB = 19 * 1024
 OWASP_TIME_COST = 2
@@ -20,8 +21,8 @@ MIN_PASSWORD_LENGTH = 8
 
 
 def hasher() -> PasswordHasher:
-    memory = int(os.environ.get("MXCLUSTER_ARGON2_MEMORY_KIB", OWASP_MEMORY_KIB))
-    time_cost = int(os.environ.get("MXCLUSTER_ARGON2_TIME_COST", OWASP_TIME_COST))
+    memory = settings.get_int("MXCLUSTER_ARGON2_MEMORY_KIB")
+    time_cost = settings.get_int("MXCLUSTER_ARGON2_TIME_COST")
     return PasswordHasher(time_cost=time_cost, memory_cost=memory, parallelism=1)
 
 
