@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Coroutine
+
+# cheap password hashing for tests (documented in mxcluster.users.passwords); set before
+# mxcluster.service.machine is imported, which hashes a dummy password at import time
+os.environ.setdefault("MXCLUSTER_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("MXCLUSTER_ARGON2_TIME_COST", "1")
+
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
+import pytest
 
 from mxcluster.config.store import Store
 from mxcluster.service.machine import Identity, Machine
@@ -106,3 +113,15 @@ class Harness:
         self._thread.join(TIMEOUT)
         self.call(self.machine.store.close)
         self._store.shutdown()
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    """A machine with users admin/viewer; ``@pytest.mark.throttle(**kw)`` tunes logins."""
+    marker = request.node.get_closest_marker("throttle")
+    h = Harness(tmp_path, **(marker.kwargs if marker else {}))
+    try:
+        h.add_users()
+        yield h
+    finally:
+        h.close()

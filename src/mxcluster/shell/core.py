@@ -168,8 +168,10 @@ class Shell:
         except click.exceptions.Exit as exc:
             return Outcome(exit_code=exc.exit_code)
         except click.ClickException as exc:
-            return _error(UsageError(f"{args[0]}: {exc.format_message()}",
-                                     hint=f"see 'help {args[0]}'"), json_output)
+            cctx = getattr(exc, "ctx", None)
+            path = cctx.command_path if cctx is not None else args[0]
+            return _error(UsageError(f"{path}: {exc.format_message()}",
+                                     hint=f"see 'help {path}'"), json_output)
         except Exception:  # a bug: keep the session alive, log the traceback
             log.exception("command failed: %s", line)
             return Outcome(1, "", "internal error; see the daemon log\n")

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncssh
 from prompt_toolkit.contrib.ssh import PromptToolkitSSHSession
+from prompt_toolkit.data_structures import Size
 
 from mxcluster.service.machine import Machine
 from mxcluster.service.session import Session
@@ -119,6 +120,11 @@ class AdminSession(PromptToolkitSSHSession):
             self._input.close()  # the interactive prompt (or a wizard's question) gets EOF
         if self._batch_task is not None and not self._batch_task.done():
             self._batch_task.cancel()
+
+    def _get_size(self) -> Size:
+        """The client's terminal size; 80x24 when it reports none (0x0)."""
+        size = super()._get_size()
+        return Size(rows=size.rows or 24, columns=size.columns or 80)
 
     @property
     def _is_interactive(self) -> bool:
