@@ -12,22 +12,22 @@ import os
 os.environ.setdefault("MXCLUSTER_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("MXCLUSTER_ARGON2_TIME_COST", "1")
 
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
+import pytest
 
-from mxcluster import failpoints  # noqa: E402
-from mxcluster.config.store import Store  # noqa: E402
-from mxcluster.provision.setup import DB_FILE, MachineFile, setup_machine  # noqa: E402
-from mxcluster.service.machine import Identity, Machine  # noqa: E402
-from mxcluster.service.session import Session  # noqa: E402
-from mxcluster.shell.core import Shell  # noqa: E402
-from mxcluster.users.passwords import hash_password  # noqa: E402
-from mxcluster.users.roles import Role  # noqa: E402
+from mxcluster import failpoints
+from mxcluster.config.store import Store
+from mxcluster.provision.setup import DB_FILE, MachineFile, setup_machine
+from mxcluster.service.machine import Identity, Machine
+from mxcluster.service.session import Session
+from mxcluster.shell.core import Shell
+from mxcluster.users.passwords import hash_password
+from mxcluster.users.roles import Role
 
 HOSTNAME = "mail1.example.com"
 ADDRESS = "192.0.2.10"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mxcluster.config.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
 
 FAST = settings(max_examples=60, deadline=None)
+STAMPS = st.tuples(st.integers(0, 10**15), st.integers(0, 99_999),
+                   st.text("abcXYZ09.-", max_size=8))
 WALLS = st.lists(st.integers(0, 10_000), min_size=1, max_size=30)
 
 
@@ -30,7 +34,7 @@ def test_now_is_strictly_increasing_even_when_the_wall_clock_goes_back(walls: li
     """Every timestamp is later than the one before, whatever the wall clock does."""
     clock = HybridClock("n1", Walls(walls))
     stamps = [clock.now() for _ in walls]
-    assert all(a < b for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(stamps))
     assert all(s.wall_ms >= w for s, w in zip(stamps, walls, strict=True))
 
 
@@ -75,8 +79,7 @@ def test_clock_resumes_after_the_last_timestamp_it_persisted() -> None:
 
 
 @FAST
-@given(a=st.tuples(st.integers(0, 10**15), st.integers(0, 99_999), st.text("abcXYZ09.-", max_size=8)),
-       b=st.tuples(st.integers(0, 10**15), st.integers(0, 99_999), st.text("abcXYZ09.-", max_size=8)))
+@given(a=STAMPS, b=STAMPS)
 def test_encoding_round_trips_and_sorts_like_the_timestamps(a: tuple[int, int, str],
                                                             b: tuple[int, int, str]) -> None:
     """The fixed-width text form decodes back and sorts as the tuples do (SQLite order)."""

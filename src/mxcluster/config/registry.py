@@ -116,7 +116,8 @@ _BLOCKS = [
         "whether bounces (DSN) are sent.",
     ),
     BlockSpec(
-        "updateconfig", b.UpdateConfig, ANY_LEVEL, b.UpdateConfig().model_dump(mode="json", exclude_none=True),
+        "updateconfig", b.UpdateConfig, ANY_LEVEL,
+        b.UpdateConfig().model_dump(mode="json", exclude_none=True),
         "Where upgrades come from (directory or URL) and the trusted Ed25519 signing keys.",
     ),
     BlockSpec(

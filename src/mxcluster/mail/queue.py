@@ -164,7 +164,8 @@ class MailQueue:
                 places = await self._run(self.files.write_batch, [b[0] for b in batch], states)
             except OSError as exc:
                 for _, _, future in batch:
-                    future.set_exception(exc)
+                    if not future.done():
+                        future.set_exception(exc)
                 continue
             for (_, msg, future), place in zip(batch, places, strict=True):
                 msg.place = place

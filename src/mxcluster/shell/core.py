@@ -120,6 +120,11 @@ def sub_permission(info: CommandInfo, args: list[str]) -> Permission:
     return info.permission
 
 
+def min_permission(permission: Permission) -> Permission:
+    """Listing a group's sub-commands needs no more than showing configuration."""
+    return Permission.SHOW if permission is not Permission.BASIC else permission
+
+
 def needs(permission: Permission) -> Callable[[C], C]:
     """Mark a sub-command as needing PERMISSION instead of its group's."""
 
@@ -181,11 +186,25 @@ class Shell:
         info = REGISTRY.get(args[0])
         if info is None:
             raise UsageError(f"unknown command {args[0]!r}", hint="type 'help' for the list")
+        if isinstance(info.command, click.Group) and len(args) == 1:
+            require(self.session.role, min_permission(info.permission), args[0])
+            return self._group_menu(info)
         require(self.session.role, sub_permission(info, args[1:]), args[0])
         ctx = Ctx(self.machine, self.session, self.prompter, self)
         with info.command.make_context(info.name, args[1:], obj=ctx) as cctx:
             result = info.command.invoke(cctx)
         return result if isinstance(result, Result) else Result()
+
+
+    def _group_menu(self, info: CommandInfo) -> Result:
+        """A group given alone lists its sub-commands (the wizard's first screen)."""
+        assert isinstance(info.command, click.Group)
+        subs = {name: (cmd.get_short_help_str(80)) for name, cmd in info.command.commands.items()}
+        width = max(len(n) for n in subs)
+        lines = [f"{info.name}: {info.summary}", "", "Sub-commands:"]
+        lines += [f"  {name:<{width}}  {text}" for name, text in subs.items()]
+        lines.append(f"\nType '{info.name} SUB-COMMAND' or 'help {info.name} SUB-COMMAND'.")
+        return Result({"command": info.name, "subcommands": subs}, "\n".join(lines))
 
 
 def _render(result: Result, json_output: bool) -> Outcome:
