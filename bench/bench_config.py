@@ -217,7 +217,7 @@ def _entry(rng: random.Random, kind: str, i: int) -> str:
         return f"{local}@"
     if kind == "ipv4":
         return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
-    return f"2001:db8::{i:x}"
+    return f"2001:db8::{i >> 16:x}:{i & 0xFFFF:x}"
 
 
 def _kind(rng: random.Random) -> str:

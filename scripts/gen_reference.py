@@ -395,7 +395,7 @@ def render_exit_codes() -> str:
                     [[str(c), _CODE_MEANINGS.get(c, ""), ", ".join(names) or "—"]
                      for c, names in sorted(by_code.items())])
     classes = table(["Class", "Parent", "Exit code", "Meaning"],
-                    [[code(cls.__name__), code(cls.__base__.__name__) if depth else "—",
+                    [[code(cls.__name__), code(cls.__mro__[1].__name__) if depth else "—",
                       str(getattr(cls, "exit_code", 1)), _first_paragraph(cls)]
                      for depth, cls in tree])
     shape = json.dumps(MxclusterError("MESSAGE").to_dict())

@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("MXCLUSTER_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("MXCLUSTER_ARGON2_TIME_COST", "1")
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,11 +52,19 @@ class FakeWall:
         self.now_ms += ms
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A machine made by ``setup_machine`` (admin user, Management interface, certificate)."""
-    path = tmp_path / "machine"
+@pytest.fixture(scope="session")
+def machine_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One machine made by ``setup_machine``; tests get copies (setup fsyncs, keys cost)."""
+    path = tmp_path_factory.mktemp("template") / "machine"
     setup_machine(path, HOSTNAME, ADDRESS, admin_password=ADMIN_PASSWORD)
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, machine_template: Path) -> Path:
+    """A fresh machine: admin user, Management interface, self-signed certificate."""
+    path = tmp_path / "machine"
+    shutil.copytree(machine_template, path)
     return path
 
 

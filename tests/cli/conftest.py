@@ -1,3 +1,3 @@
 """Fixtures: the in-process machine and SSH service of the sshd tests."""
 
-from sshd.harness import harness  # noqa: F401  (the fixture)
+from tests.sshd.harness import harness  # noqa: F401  (the fixture)

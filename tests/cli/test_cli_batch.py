@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.sshd.harness import ADMIN_PASSWORD, HOSTNAME, VIEWER_PASSWORD, Harness
 
 from mxcluster.cli.client import cli_command, run_cli
-from sshd.harness import ADMIN_PASSWORD, HOSTNAME, VIEWER_PASSWORD, Harness
 
 
 def cli(h: Harness, *commands: str, password: str = ADMIN_PASSWORD, user: str = "admin",

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from sshd.harness import ADMIN_PASSWORD, HOSTNAME, Harness
-from sshd.test_openssh import PtyProcess
+from tests.sshd.harness import ADMIN_PASSWORD, HOSTNAME, Harness
+from tests.sshd.terminal import PtyProcess
 
 pytestmark = pytest.mark.slow
 

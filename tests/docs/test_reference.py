@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -82,3 +83,19 @@ def test_every_command_and_block_is_in_the_reference() -> None:
     blocks = gen.render_blocks()
     assert all(f"# {name}\n" in commands for name, _ in _commands())
     assert all(f"## {name}\n" in blocks for name in BLOCKS)
+
+
+_LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
+
+
+def test_relative_links_in_docs_resolve() -> None:
+    """Every relative link in README.md, CONTRIBUTING.md and docs/ points to an existing file."""
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for md in pages:
+        for target in _LINK.findall(md.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (md.parent / target).exists():
+                broken.append(f"{md.relative_to(ROOT)} -> {target}")
+    assert not broken, f"broken links: {broken}"

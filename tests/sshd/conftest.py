@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from sshd.harness import harness  # noqa: F401  (the fixture)
+from tests.sshd.harness import harness  # noqa: F401  (the fixture)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,9 +1,14 @@
-"""A scripted terminal for the interactive shell: send keys, wait for text (no sleeps)."""
+"""Scripted terminals for the interactive shell: send keys, wait for text (no sleeps)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import re
+import select
+import subprocess
+import time
 from typing import Any
 
 import asyncssh
@@ -53,3 +58,35 @@ class Terminal:
             self.output += await self.process.stdout.read()
             await self.process.wait(check=False)
         return self.process.exit_status
+
+
+class PtyProcess:
+    """A child on a pseudo-terminal; read its output as plain text with a deadline."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True)
+        os.close(slave)
+        self.output = ""
+
+    def expect(self, text: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in plain(self.output):
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {text!r} in {self.output!r}"
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    self.output += os.read(self.master, 4096).decode(errors="replace")
+                except OSError:  # the child closed the terminal
+                    assert text in plain(self.output), self.output
+                    return
+
+    def send(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def wait(self) -> int:
+        try:
+            return self.proc.wait(timeout=15)
+        finally:
+            os.close(self.master)

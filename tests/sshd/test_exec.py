@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass
-from typing import Any
 
 import asyncssh
 import pytest
-
-from sshd.harness import ADMIN_PASSWORD, HOSTNAME, VIEWER_PASSWORD, Harness
-
-
-@dataclass
-class Ran:
-    """What one SSH session returned."""
-
-    exit_status: int | None
-    stdout: str
-    stderr: str
-
-
-async def _run(h: Harness, command: str, *, user: str = "admin",
-               password: str | None = ADMIN_PASSWORD, stdin: str | None = None,
-               **options: Any) -> Ran:
-    async with asyncssh.connect(
-        "127.0.0.1", h.port, username=user, password=password, known_hosts=None,
-        client_keys=options.pop("client_keys", None), agent_path=None, config=None,
-        **options,
-    ) as conn:
-        if stdin is not None:
-            done = await conn.run(input=stdin, check=False)
-        else:
-            done = await conn.run(command, check=False)
-        return Ran(done.exit_status, str(done.stdout), str(done.stderr))
-
-
-def run(h: Harness, command: str, **kw: Any) -> Ran:
-    return asyncio.run(_run(h, command, **kw))
+from tests.sshd.clients import run
+from tests.sshd.harness import HOSTNAME, VIEWER_PASSWORD, Harness
 
 
 def test_password_login_runs_a_command(harness: Harness) -> None:
@@ -138,3 +107,12 @@ def test_shell_without_pty_runs_stdin_as_batch(harness: Harness) -> None:
 def test_empty_exec_succeeds(harness: Harness) -> None:
     """An exec request with no command lines exits 0."""
     assert run(harness, "  \n").exit_status == 0
+
+
+def test_oversized_stdin_batch_is_refused(harness: Harness) -> None:
+    """A shell without PTY refuses more command text than it will buffer (exit 2)."""
+    from mxcluster.sshd.session import MAX_STDIN_CHARS
+
+    result = run(harness, "", stdin="version\n" * (MAX_STDIN_CHARS // 8 + 1))
+    assert result.exit_status == 2
+    assert "stdin" in result.stderr

@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncssh
-
-from sshd.harness import ADMIN_PASSWORD, HOSTNAME, Harness
-from sshd.terminal import Terminal
+from tests.sshd.harness import ADMIN_PASSWORD, HOSTNAME, Harness
+from tests.sshd.terminal import Terminal
 
 # the trailing space of the prompt is drawn as a cursor move
 PROMPT = f"{HOSTNAME}>"

@@ -7,9 +7,8 @@ import time
 
 import asyncssh
 import pytest
-
-from sshd.harness import ADMIN_PASSWORD, Harness
-from sshd.test_exec import run
+from tests.sshd.clients import run
+from tests.sshd.harness import ADMIN_PASSWORD, Harness
 
 
 def _fail(h: Harness, times: int) -> None:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-
-from sshd.harness import ADMIN_PASSWORD, HOSTNAME, Harness
-from sshd.terminal import plain
+from tests.sshd.harness import ADMIN_PASSWORD, HOSTNAME, Harness
+from tests.sshd.terminal import PtyProcess
 
 pytestmark = [
     pytest.mark.slow,
@@ -75,38 +71,6 @@ def test_wrong_password_exits_255(harness: Harness, tmp_path: Path) -> None:
                             env=askpass(tmp_path, "wrong-password"), stdin=subprocess.DEVNULL)
     assert result.returncode == 255
     assert "Permission denied" in result.stderr
-
-
-class PtyProcess:
-    """A child on a pseudo-terminal; read its output as plain text with a deadline."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
-                                     start_new_session=True)
-        os.close(slave)
-        self.output = ""
-
-    def expect(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in plain(self.output):
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {text!r} in {self.output!r}"
-            if select.select([self.master], [], [], left)[0]:
-                try:
-                    self.output += os.read(self.master, 4096).decode(errors="replace")
-                except OSError:  # the child closed the terminal
-                    assert text in plain(self.output), self.output
-                    return
-
-    def send(self, keys: str) -> None:
-        os.write(self.master, keys.encode())
-
-    def wait(self) -> int:
-        try:
-            return self.proc.wait(timeout=15)
-        finally:
-            os.close(self.master)
 
 
 def test_interactive_shell_in_a_terminal(harness: Harness) -> None:

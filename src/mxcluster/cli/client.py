@@ -247,7 +247,11 @@ def read_password(password_file: Path | None, prompt: str) -> str | None:
     return None
 
 
-@click.command("cli")
+_EPILOG = ("Exit codes: 0 success, 1 a command failed, 2 usage error, "
+           "3 authentication or authorisation failure, 4 the machine cannot be reached.")
+
+
+@click.command("cli", epilog=_EPILOG)
 @click.option("--host", required=True, help="Address or name of the machine.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Its SSH port.")
 @click.option("--user", required=True, help="Administrator to log in as.")

@@ -36,6 +36,10 @@ class StagedTable:
     edits: list[tuple[str, Any]] = field(default_factory=list)
 
     def add(self, kind: str, arg: Any = None) -> None:
+        if kind == "clear":
+            # the store applies a changeset's entry ops before its clear; a clear
+            # supersedes whatever this session staged before it, so drop those edits
+            self.edits.clear()
         self.edits.append((kind, arg))
 
 

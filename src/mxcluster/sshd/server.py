@@ -25,6 +25,9 @@ from mxcluster.users.throttle import LoginThrottle
 
 log = logging.getLogger("mxcluster.sshd")
 
+#: how long stop() lets running sessions end after their connections closed
+STOP_TIMEOUT = 5.0
+
 class SSHService:
     """The SSH listener of one machine: start, stop, and the connections in between."""
 
@@ -38,6 +41,7 @@ class SSHService:
         self.throttle = throttle
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._sessions: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Listen on host:port; with port 0, ``self.port`` becomes the chosen port."""
@@ -47,6 +51,7 @@ class SSHService:
             line_editor=False,  # prompt_toolkit edits lines; batch output is translated
             encoding="utf-8",
             keepalive_interval=60,
+            agent_forwarding=False,  # the shell needs no forwarding of any kind
         )
         self.port = self._acceptor.get_port()
         log.info("SSH service listening on %s:%d", self.host, self.port)
@@ -61,7 +66,15 @@ class SSHService:
             conn.close()
         for conn in list(self._connections):
             await conn.wait_closed()
+        if self._sessions:  # closed connections end their sessions; let them finish
+            _, late = await asyncio.wait(self._sessions, timeout=STOP_TIMEOUT)
+            for task in late:
+                task.cancel()
         log.info("SSH service stopped")
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
 
     def _opened(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connections.add(conn)
@@ -145,4 +158,5 @@ class LoginServer(asyncssh.SSHServer):
     def session_requested(self) -> Any:
         if self._login is None:
             return False
-        return AdminSession(self._service.machine, self._service.run_in_store, self._login)
+        service = self._service
+        return AdminSession(service.machine, service.run_in_store, self._login, service._track)

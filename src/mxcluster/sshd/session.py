@@ -31,6 +31,10 @@ log = logging.getLogger("mxcluster.sshd")
 
 T = TypeVar("T")
 
+#: the most command text a shell without PTY buffers from stdin (an authenticated
+#: client could otherwise fill the memory); files of data go through 'import' instead
+MAX_STDIN_CHARS = 1 << 20
+
 #: words that end a batch read from stdin early, as they end the interactive shell
 _EXIT_WORDS = frozenset({"exit", "quit", "logout"})
 
@@ -76,14 +80,18 @@ async def run_batch(run_in_store: RunInStore, shell: Shell, text: str,
 class AdminSession(PromptToolkitSSHSession):
     """Dispatches one channel to a batch run or to the interactive shell."""
 
-    def __init__(self, machine: Machine, run_in_store: RunInStore, login: Login) -> None:
+    def __init__(self, machine: Machine, run_in_store: RunInStore, login: Login,
+                 track: Callable[[asyncio.Task[None]], None]) -> None:
         super().__init__(self._interactive, enable_cpr=False)
         self._machine = machine
         self._run_in_store = run_in_store
         self._login = login
+        self._track = track  # lets the service wait for running sessions when stopping
         self._command: str | None = None
         self._pty = False
         self._stdin: list[str] = []
+        self._stdin_chars = 0
+        self._done = False  # the channel was answered already (stdin refused)
         self._batch_task: asyncio.Task[None] | None = None
 
     # -- channel requests --------------------------------------------------------------
@@ -102,16 +110,30 @@ class AdminSession(PromptToolkitSSHSession):
             self._start_batch(self._command)
         elif self._pty:
             super().session_started()
+            assert self.interact_task is not None
+            self._track(self.interact_task)
         # else: a shell without PTY; the batch starts when stdin ends
 
     def data_received(self, data: str, datatype: Any) -> None:
         if self._is_interactive:
             super().data_received(data, datatype)
-        elif self._command is None:
-            self._stdin.append(data)
+        elif self._command is None and not self._done:
+            self._stdin_chars += len(data)
+            if self._stdin_chars > MAX_STDIN_CHARS:
+                self._refuse_stdin()
+            else:
+                self._stdin.append(data)
+
+    def _refuse_stdin(self) -> None:
+        assert self._chan is not None
+        self._done = True
+        self._stdin.clear()
+        self._chan.write_stderr(f"error: more than {MAX_STDIN_CHARS} characters of commands "
+                                "on stdin (use 'import' for data files)\n")
+        self._chan.exit(2)
 
     def eof_received(self) -> bool:
-        if self._command is None and not self._pty and self._batch_task is None:
+        if self._command is None and not self._pty and not self._done:
             self._start_batch("".join(self._stdin))
         return True  # keep the channel open for our output
 
@@ -133,7 +155,9 @@ class AdminSession(PromptToolkitSSHSession):
     # -- batch ---------------------------------------------------------------------------
 
     def _start_batch(self, text: str) -> None:
+        self._done = True
         self._batch_task = asyncio.get_running_loop().create_task(self._batch(text))
+        self._track(self._batch_task)
 
     async def _batch(self, text: str) -> None:
         chan = self._chan

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from mxcluster.config.changeset import ChangesetId
-from mxcluster.errors import NotFoundError, StateError
+from mxcluster.errors import NotFoundError, PermissionDenied, StateError
 from mxcluster.service.history import rollback_ops
 from mxcluster.shell.core import Ctx, Result, shell_command
-from mxcluster.users.roles import Permission
+from mxcluster.users.roles import Permission, Role
 
 
 def _describe(op: object) -> str:
@@ -62,6 +62,9 @@ def rollback(ctx: Ctx, commit_id: str, comment: str) -> Result:
                          hint="commit or clearchanges first")
     cid = ChangesetId.parse(commit_id)
     ops = rollback_ops(ctx.machine.store, cid)
+    if ctx.session.role is not Role.ADMIN and any(op.block == "users" for op in ops):
+        raise PermissionDenied(f"role {ctx.session.role.value!r} may not roll back users",
+                               hint="the rollback would change the user database; ask an admin")
     if not ops:
         raise StateError(f"nothing changed since {cid}; nothing to roll back")
     new = ctx.machine.apply_local(ctx.session.user, comment or f"rollback to {cid}", iter(ops))
