@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from mxcluster.failpoints import FailpointHit
 from mxcluster.shell.core import Shell
 
 
@@ -17,8 +16,7 @@ def one_line_json(text: str) -> Any:
     assert text.endswith("\n") and text.count("\n") == 1
     body = text[:-1]
     data = json.loads(body)
-    assert body == json.dumps(data, separators=(",", ":"), sort_keys=True) or (
-        ", " not in body and ": " not in body.replace('": "', ""))
+    assert body == json.dumps(data, separators=(",", ":"))  # compact, order as printed
     return data
 
 
@@ -100,7 +98,6 @@ def test_internal_error_in_json_mode_keeps_the_shape(shell: Shell,
     assert out.exit_code == 1 and out.stdout == ""
     data = one_line_json(out.stderr)
     assert data["exit_code"] == 1 and "internal error" in data["message"]
-    assert FailpointHit  # the failure comes from the failpoint, not from the shell
 
 
 def test_secrets_never_appear_in_json_for_admin_either(shell: Shell) -> None:

@@ -30,6 +30,7 @@ from mxcluster.config.store import BlockRow
 from mxcluster.errors import NotFoundError
 from mxcluster.membership.states import (
     AdminState,
+    MetaStore,
     StateRecord,
     effective,
     load_notices,
@@ -132,12 +133,10 @@ class Membership:
         return next((p for p in self.prepjoins if p.name == name), None)
 
 
-class BlockSource(Protocol):
+class BlockSource(MetaStore, Protocol):
     """What the view is read from: the store (or anything with the same reads)."""
 
     def blocks_at(self, level: str) -> list[BlockRow]: ...
-
-    def meta(self, key: str) -> str | None: ...
 
 
 def read(store: BlockSource) -> Membership:
@@ -164,10 +163,10 @@ def from_rows(rows: Iterable[BlockRow], notices: Mapping[str, StateRecord]) -> M
         addressing=_addressing(cluster),
         groups=_groups(facts.get("group", {}), machines),
         all_machines=machines,
-        prepjoins=tuple(sorted(
-            Prepjoin(k, _str(v, "serial"), _str(v, "key")) for k, v in facts.get(
-                "prepjoin", {}).items()
-        ), key=lambda p: p.name),
+        prepjoins=tuple(
+            Prepjoin(k, _str(v, "serial"), _str(v, "key"))
+            for k, v in sorted(facts.get("prepjoin", {}).items())
+        ),
         states=states,
     )
 

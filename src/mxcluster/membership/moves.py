@@ -63,12 +63,20 @@ def create_ops(cfg: ConfigReader, m: Membership, name: str, addressing: Addressi
 
 def _create(cfg: ConfigReader, machine: str, first: list[Op]) -> Iterator[Op]:
     own = str(Level.machine(machine))
-    # A former member keeps its old cluster's data: wipe it so it cannot resurface.
+    moving = [r.block for r in cfg.blocks_at(own) if _clusterable(r.block)]
+    keep = {(LEVEL, op.block) for op in first} | {(LEVEL, b) for b in moving}
+    # A former member keeps its old cluster's data: wipe it so it cannot resurface
+    # (skipping what is about to be set: one changeset writes each block once).
     for level in cfg.levels():
         if level != own:
-            yield from _wipe_level(cfg, level)
+            yield from _wipe_level(cfg, level, keep)
     yield from first
     yield from _move(cfg, own, LEVEL, clusterable_only=True)
+
+
+def _clusterable(block: str) -> bool:
+    spec = BLOCKS.get(block)
+    return spec is not None and not spec.machine_only
 
 
 def join_local_ops(cfg: ConfigReader, machine: str) -> Iterator[Op]:
@@ -85,8 +93,7 @@ def join_local_ops(cfg: ConfigReader, machine: str) -> Iterator[Op]:
 
 def _drop(cfg: ConfigReader, level: str) -> Iterator[Op]:
     for row in cfg.blocks_at(level):
-        spec = BLOCKS.get(row.block)
-        if spec is not None and not spec.machine_only:
+        if _clusterable(row.block):
             yield Op("delete", level, row.block)
     if cfg.unsub_count(level):
         yield _clear(cfg, level)
@@ -148,9 +155,8 @@ def _move(cfg: ConfigReader, src: str, dst: str, *, clusterable_only: bool = Fal
           ) -> Iterator[Op]:
     """Set every settings block of SRC at DST and delete it at SRC (entries too)."""
     for row in cfg.blocks_at(src):
-        spec = BLOCKS.get(row.block)
         if is_membership_block(row.block) or (
-                clusterable_only and (spec is None or spec.machine_only)):
+                clusterable_only and not _clusterable(row.block)):
             continue
         yield Op("set", dst, row.block, row.value)
         yield Op("delete", src, row.block)
@@ -168,9 +174,12 @@ def _copy_table(cfg: ConfigReader, src: str, dst: str) -> Iterator[Op]:
         yield Op("add", dst, TABLE_BLOCK, entry=entry)
 
 
-def _wipe_level(cfg: ConfigReader, level: str) -> Iterator[Op]:
+def _wipe_level(cfg: ConfigReader, level: str,
+                keep: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
+                ) -> Iterator[Op]:
     for row in cfg.blocks_at(level):
-        yield Op("delete", level, row.block)
+        if (level, row.block) not in keep:
+            yield Op("delete", level, row.block)
     if cfg.unsub_count(level):
         yield _clear(cfg, level)
 

@@ -146,8 +146,9 @@ def records_from_rows(rows: Iterable[tuple[str, Any, str]]) -> dict[str, StateRe
     """State records from replicated (serial, block value, hlc) rows; bad values skipped."""
     out = {}
     for serial, value, hlc in rows:
+        raw = value.get("state") if isinstance(value, dict) else None
         try:
-            state = AdminState(value.get("state")) if isinstance(value, dict) else None
+            state = AdminState(raw) if isinstance(raw, str) else None
         except ValueError:
             state = None
         if state is not None:

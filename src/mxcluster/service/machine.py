@@ -37,6 +37,13 @@ from mxcluster.users.roles import Role
 _DUMMY_HASH = hash_password("not-a-real-password")
 
 
+def verify_credentials(creds: tuple[str | None, Role | None], password: str) -> Role | None:
+    """The role when PASSWORD matches the hash of CREDS (constant work for unknown users)."""
+    password_hash, role = creds
+    ok = verify_password(password_hash if role is not None else _DUMMY_HASH, password)
+    return role if ok and role is not None else None
+
+
 def _key_body(line: str) -> str:
     parts = line.split()
     return " ".join(parts[:2]) if len(parts) >= 2 else line.strip()
@@ -133,6 +140,13 @@ class Machine:
         """The committed user record NAME, or None."""
         users = self.stored(self.users_level(), "users") or []
         return next((u for u in users if u["name"] == name), None)
+
+    def credentials(self, name: str) -> tuple[str | None, Role | None]:
+        """(password hash, role) of user NAME; (None, None) when there is no such user."""
+        user = self.user(name)
+        if user is None:
+            return None, None
+        return user.get("password_hash"), Role(user["role"])
 
     def check_password(self, name: str, password: str) -> Role | None:
         """The user's role when PASSWORD is right, else None (constant work either way)."""

@@ -166,6 +166,8 @@ class Shell:
             json_output = True
         if not args:
             return Outcome()
+        if "--help" in args[1:]:  # click would print to the daemon's stdout
+            args = ["help", *[a for a in args[:2] if not a.startswith("-")]]
         try:
             result = self._run(args)
         except MxclusterError as exc:
@@ -179,7 +181,7 @@ class Shell:
                                      hint=f"see 'help {path}'"), json_output)
         except Exception:  # a bug: keep the session alive, log the traceback
             log.exception("command failed: %s", line)
-            return Outcome(1, "", "internal error; see the daemon log\n")
+            return _error(MxclusterError("internal error; see the daemon log"), json_output)
         return _render(result, json_output)
 
     def _run(self, args: list[str]) -> Result:

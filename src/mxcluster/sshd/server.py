@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncssh
 
-from mxcluster.service.machine import Machine
+from mxcluster.service.machine import Machine, verify_credentials
 from mxcluster.sshd.session import AdminSession, Login, RunInStore
 from mxcluster.users.roles import Role
 from mxcluster.users.throttle import LoginThrottle
@@ -115,19 +115,26 @@ class LoginServer(asyncssh.SSHServer):
     async def validate_password(self, username: str, password: str) -> bool:
         machine = self._service.machine
         return await self._attempt(
-            username, "password", lambda: machine.check_password(username, password))
+            username, "password", lambda: machine.credentials(username),
+            lambda creds: verify_credentials(creds, password))
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         machine = self._service.machine
         line = key.export_public_key("openssh").decode("ascii")
         return await self._attempt(username, "key", lambda: machine.check_key(username, line))
 
-    async def _attempt(self, user: str, method: str, check: Callable[[], Role | None]) -> bool:
-        """Run CHECK under the throttle; remember the role when it succeeds."""
+    async def _attempt(self, user: str, method: str, check: Callable[[], Any],
+                       verify: Callable[[Any], Role | None] | None = None) -> bool:
+        """Run CHECK under the throttle; remember the role when it succeeds.
+
+        CHECK runs on the store thread; VERIFY (the costly argon2 step) runs on a worker
+        thread so a flood of password guesses never stalls the store.
+        """
         throttle, address = self._service.throttle, self._address
         if not await self._admitted(user):
             return False
-        role = await self._service.run_in_store(check)
+        found = await self._service.run_in_store(check)
+        role = found if verify is None else await asyncio.to_thread(verify, found)
         if role is None:
             if method == "password":
                 throttle.failed(user, address)

@@ -9,6 +9,7 @@ import click
 
 from mxcluster.config.levels import Level
 from mxcluster.errors import NotFoundError, UsageError
+from mxcluster.service.session import StagedTable
 from mxcluster.shell.commands.blocks import staged_note
 from mxcluster.shell.core import Ctx, Result, needs, shell_command
 from mxcluster.shell.render import pairs
@@ -60,10 +61,11 @@ def unsub_new(ctx: Ctx, entry: str) -> Result:
 def unsub_delete(ctx: Ctx, entry: str) -> Result:
     """Remove ENTRY."""
     clean = _entry(entry)
-    level = ctx.machine.unsub_level(ctx.session)
-    staged = [e for e in ctx.session.table(level).edits if e == ("add", clean)]
+    level = ctx.session.mode  # look first: a failed delete must not stage anything
+    staged = ("add", clean) in ctx.session.tables.get(str(level), StagedTable()).edits
     if not staged and ctx.machine.store.unsub_any(str(level), [clean]) is None:
         raise NotFoundError(f"{clean!r} is not in the unsubscribe table at {level}")
+    level = ctx.machine.unsub_level(ctx.session)
     ctx.session.table(level).add("remove", clean)
     return Result({"staged": clean}, f"Removed {clean}" + staged_note(ctx))
 

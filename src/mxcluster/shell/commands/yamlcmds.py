@@ -73,11 +73,9 @@ def _effective(ctx: Ctx, secrets: bool) -> Result:
     lines = []
     for name, res in m.effective_all(machine).items():
         spec = registry.get(name)
-        value = res.value if secrets else spec.redact(res.value)
+        value = res.value if secrets and name != "users" else spec.redact(res.value)
         source = str(res.source) if res.source else "default"
         data[name] = {"value": value, "source": source}
-        if name == "users":
-            value = spec.redact(value)
         text = yamlio.dump({name: value})
         lines.append(f"# {name}: from {source}\n{text.rstrip()}")
     return Result(data, "\n".join(lines))
