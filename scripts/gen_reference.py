@@ -9,7 +9,7 @@ shows up here without touching this script:
     commands.md    mxcluster.shell.core.REGISTRY (click commands) + mxcluster.users.roles
     blocks.md      mxcluster.config.registry.BLOCKS (help, levels, default, JSON schema)
     exit-codes.md  the exception tree under mxcluster.errors.MxclusterError
-    settings.md    ENVIRONMENT below (to move into mxcluster/settings.py) + failpoint names
+    settings.md    mxcluster.settings.SETTINGS + failpoint names found in the source
 
 Output is deterministic: no timestamps, no terminal-width wrapping, stable order.
 ``tests/docs/test_reference.py`` fails when a page on disk differs from what this writes.
@@ -413,52 +413,6 @@ def render_exit_codes() -> str:
 # -- settings.md ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EnvSetting:
-    """One environment variable mxcluster reads (to move into mxcluster/settings.py)."""
-
-    name: str
-    default: Callable[[], str]
-    read_by: str
-    help: str
-
-
-def _argon2_default(attr: str) -> Callable[[], str]:
-    def default() -> str:
-        from mxcluster.users import passwords
-
-        return str(getattr(passwords, attr))
-
-    return default
-
-
-ENVIRONMENT = [
-    EnvSetting(
-        "MXCLUSTER_PASSWORD", lambda: "(none)", "`mxcluster cli`",
-        "Password to log in with when `--password-file` is not given (else it is asked on "
-        "a terminal). Prefer a password file: the environment of a process can be read by "
-        "the same user.",
-    ),
-    EnvSetting(
-        "MXCLUSTER_ARGON2_MEMORY_KIB", _argon2_default("OWASP_MEMORY_KIB"),
-        "`mxcluster.users.passwords`",
-        "Memory cost (KiB) of new argon2id password hashes. The default is OWASP's "
-        "minimum; only tests and benchmarks lower it. Never lower it in production.",
-    ),
-    EnvSetting(
-        "MXCLUSTER_ARGON2_TIME_COST", _argon2_default("OWASP_TIME_COST"),
-        "`mxcluster.users.passwords`",
-        "Iterations of new argon2id password hashes (OWASP minimum by default); for tests "
-        "and benchmarks only, like the memory cost.",
-    ),
-    EnvSetting(
-        "MXCLUSTER_FAILPOINTS", lambda: "(none)", "`mxcluster.failpoints`",
-        "Comma-separated `NAME=ACTION` pairs for crash tests: `kill` (the default action) "
-        "makes the process SIGKILL itself at that point, `raise` raises `FailpointHit`. "
-        "Read at start-up. Never set in production.",
-    ),
-]
-
 _FAILPOINT = re.compile(r"""failpoints\.hit\(\s*["']([^"']+)["']""")
 
 
@@ -473,8 +427,11 @@ def failpoint_names() -> list[tuple[str, str]]:
 
 
 def render_settings() -> str:
+    from mxcluster.settings import SETTINGS
+
     env = table(["Variable", "Default", "Read by", "Meaning"],
-                [[code(s.name), s.default(), s.read_by, s.help] for s in ENVIRONMENT])
+                [[code(s.env), s.default or "(none)", s.read_by, s.help]
+                 for s in SETTINGS.values()])
     points = table(["Failpoint", "Where"],
                    [[code(n), code(m)] for n, m in failpoint_names()])
     intro = (

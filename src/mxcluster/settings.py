@@ -15,27 +15,39 @@ from mxcluster.errors import UsageError
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment setting."""
+    """One environment setting: its variable, default, reader and meaning."""
 
     env: str
     default: str
+    read_by: str
     help: str
-    kind: type = str
 
 
 SETTINGS: dict[str, Setting] = {
     s.env: s
     for s in [
-        Setting("MXCLUSTER_PASSWORD", "",
-                "Password for 'mxcluster cli' when --password-file is not given."),
-        Setting("MXCLUSTER_ARGON2_MEMORY_KIB", "19456",
-                "argon2id memory cost in KiB for new password hashes (OWASP minimum: 19456). "
-                "Tests lower it; never lower it in production.", int),
-        Setting("MXCLUSTER_ARGON2_TIME_COST", "2",
-                "argon2id iterations for new password hashes (OWASP minimum: 2).", int),
-        Setting("MXCLUSTER_FAILPOINTS", "",
-                "Comma-separated NAME=kill|raise failpoints for crash tests, e.g. "
-                "'commit.before_fsync=kill'. Empty in production."),
+        Setting(
+            "MXCLUSTER_PASSWORD", "", "`mxcluster cli`",
+            "Password to log in with when `--password-file` is not given (else it is asked "
+            "on a terminal). Prefer a password file: the environment of a process can be "
+            "read by the same user.",
+        ),
+        Setting(
+            "MXCLUSTER_ARGON2_MEMORY_KIB", "19456", "`mxcluster.users.passwords`",
+            "Memory cost (KiB) of new argon2id password hashes. The default is OWASP's "
+            "minimum; only tests and benchmarks lower it. Never lower it in production.",
+        ),
+        Setting(
+            "MXCLUSTER_ARGON2_TIME_COST", "2", "`mxcluster.users.passwords`",
+            "Iterations of new argon2id password hashes (OWASP minimum by default); for "
+            "tests and benchmarks only, like the memory cost.",
+        ),
+        Setting(
+            "MXCLUSTER_FAILPOINTS", "", "`mxcluster.failpoints`",
+            "Comma-separated `NAME=ACTION` pairs for crash tests: `kill` (the default "
+            "action) makes the process SIGKILL itself at that point, `raise` raises "
+            "`FailpointHit`. Read at start-up. Never set in production.",
+        ),
     ]
 }
 

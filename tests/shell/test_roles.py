@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import USER_PASSWORD
 
+from conftest import USER_PASSWORD
 from mxcluster.service.machine import Machine
 from mxcluster.shell.core import Shell
 from mxcluster.users.roles import Role

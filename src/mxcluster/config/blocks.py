@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 _DOMAIN = re.compile(
     r"^\.?(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
@@ -84,12 +84,20 @@ def _split_hostport(value: str) -> tuple[str, int | None]:
     return value, None
 
 
-Name = Annotated[str, AfterValidator(_name)]
-IP = Annotated[str, AfterValidator(_ip)]
-CIDR = Annotated[str, AfterValidator(_cidr)]
-Hostname = Annotated[str, AfterValidator(_hostname)]
-Domain = Annotated[str, AfterValidator(_domain)]
-Hop = Annotated[str, AfterValidator(_hop)]
+def _fmt(fmt: str, text: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "format": fmt, "description": text})
+
+
+Name = Annotated[str, AfterValidator(_name),
+                 _fmt("name", "1-64 letters, digits, '.', '_' or '-'")]
+IP = Annotated[str, AfterValidator(_ip), _fmt("ip-address", "IPv4 or IPv6 address")]
+CIDR = Annotated[str, AfterValidator(_cidr),
+                 _fmt("cidr", "IP address or network, e.g. 192.0.2.0/24")]
+Hostname = Annotated[str, AfterValidator(_hostname), _fmt("hostname", "DNS host name")]
+Domain = Annotated[str, AfterValidator(_domain),
+                   _fmt("domain", "example.com, .example.com (subdomains) or ALL")]
+Hop = Annotated[str, AfterValidator(_hop),
+                _fmt("next-hop", "host[:port], [ipv6]:port or /dev/null")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Positive = Annotated[int, Field(ge=1)]
 
@@ -118,19 +126,22 @@ class Interface(_Model):
 class Listener(_Model):
     """An SMTP listener (SPEC §2)."""
 
-    name: Name
-    type: Literal["public", "private"]
-    interface: Name
-    port: Port = 25
-    rat: list[Domain] = Field(default_factory=list)
-    relay_from: list[CIDR] = Field(default_factory=list)
-    reject_from: list[CIDR] = Field(default_factory=list)
-    max_message_bytes: Positive = 10 * 1024 * 1024
-    max_recipients: Positive = 100
-    max_connections: Positive = 50
-    max_connections_per_ip: Positive = 10
-    tls: Literal["off", "on", "required"] = "off"
-    certificate: Name | None = None
+    name: Name = Field(description="Unique listener name.")
+    type: Literal["public", "private"] = Field(
+        description="public: accept RAT domains from anyone; private: relay for relay_from.")
+    interface: Name = Field(description="Interface (see interfaces) whose IP to bind.")
+    port: Port = Field(25, description="TCP port.")
+    rat: list[Domain] = Field(default_factory=list,
+                              description="Recipient Access Table: accepted domains (public).")
+    relay_from: list[CIDR] = Field(default_factory=list,
+                                   description="Clients allowed to relay (private).")
+    reject_from: list[CIDR] = Field(default_factory=list, description="Clients refused.")
+    max_message_bytes: Positive = Field(10 * 1024 * 1024, description="Largest message.")
+    max_recipients: Positive = Field(100, description="Recipients per message.")
+    max_connections: Positive = Field(50, description="Concurrent sessions in total.")
+    max_connections_per_ip: Positive = Field(10, description="Concurrent sessions per client.")
+    tls: Literal["off", "on", "required"] = Field("off", description="STARTTLS offered/required.")
+    certificate: Name | None = Field(None, description="Certificate name for STARTTLS.")
 
 
 class Route(_Model):
@@ -170,8 +181,8 @@ class DestConfig(_Model):
 class UnsubscribeSettings(_Model):
     """Global Unsubscribe switches; the entries are stored per entry beside the block."""
 
-    enabled: bool = True
-    action: Literal["drop", "bounce"] = "drop"
+    enabled: bool = Field(True, description="Check recipients before every delivery.")
+    action: Literal["drop", "bounce"] = Field("drop", description="What to do on a match.")
 
 
 class Certificate(_Model):
@@ -193,25 +204,30 @@ class Certificate(_Model):
 class BounceConfig(_Model):
     """Retry schedule, maximum time in queue, and whether to send bounces (DSN)."""
 
-    retry_schedule: list[Positive] = Field(default_factory=lambda: [60, 300, 900, 1800, 3600])
-    max_queue_lifetime: Positive = 5 * 24 * 3600
-    bounce_enabled: bool = True
+    retry_schedule: list[Positive] = Field(
+        default_factory=lambda: [60, 300, 900, 1800, 3600],
+        description="Seconds to wait before each retry; the last value repeats.")
+    max_queue_lifetime: Positive = Field(5 * 24 * 3600,
+                                         description="Seconds in queue before bouncing.")
+    bounce_enabled: bool = Field(True, description="Send a DSN to the sender on failure.")
 
 
 class UpdateConfig(_Model):
     """Where upgrades come from and which Ed25519 keys sign them."""
 
-    source: str | None = None
-    trusted_keys: list[str] = Field(default_factory=list)
+    source: str | None = Field(None, description="Directory or URL with release bundles.")
+    trusted_keys: list[str] = Field(default_factory=list,
+                                    description="Ed25519 public keys that sign releases.")
 
 
 class User(_Model):
     """An administrator account; ``password_hash`` is an argon2 hash, never a password."""
 
-    name: Name
-    role: Literal["admin", "operator", "readonly", "guest"]
-    password_hash: str | None = None
-    ssh_keys: list[str] = Field(default_factory=list)
+    name: Name = Field(description="Login name.")
+    role: Literal["admin", "operator", "readonly", "guest"] = Field(
+        description="What the user may do.")
+    password_hash: str | None = Field(None, description="argon2id hash (never a password).")
+    ssh_keys: list[str] = Field(default_factory=list, description="OpenSSH public key lines.")
 
 
 def unique_names(items: list[_Model], what: str) -> list[_Model]:

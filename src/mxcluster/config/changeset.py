@@ -107,7 +107,7 @@ class Changeset:
 
     def covers(self, cid: ChangesetId) -> bool:
         """True when CID happened before this changeset (it was in its causal context)."""
-        return cid.origin == self.id.origin and cid.seq < self.id.seq or (
+        return (cid.origin == self.id.origin and cid.seq < self.id.seq) or (
             self.context.get(cid.origin, 0) >= cid.seq
         )
 

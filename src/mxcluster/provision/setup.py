@@ -55,6 +55,7 @@ def setup_machine(data_dir: Path, hostname: str, address: str, *, ssh_port: int 
     """Create the machine; returns the generated admin password when none was given."""
     _check_inputs(data_dir, hostname, address, admin_password)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)  # holds private keys and password hashes
     (data_dir / "logs").mkdir(exist_ok=True)
     generated = None if admin_password is not None else generate_password()
     password = admin_password if admin_password is not None else generated
@@ -64,6 +65,7 @@ def setup_machine(data_dir: Path, hostname: str, address: str, *, ssh_port: int 
     _write_private(data_dir / HOST_KEY_FILE,
                    asyncssh.generate_private_key("ssh-ed25519").export_private_key())
     cert, key = self_signed(info.name, address)
+    (data_dir / DB_FILE).touch(mode=0o600)
     store = Store(data_dir / DB_FILE)
     try:
         machine = Machine(store, Identity(info.name, info.serial, data_dir))

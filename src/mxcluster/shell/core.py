@@ -120,6 +120,17 @@ def sub_permission(info: CommandInfo, args: list[str]) -> Permission:
     return info.permission
 
 
+def permissions_of(info: CommandInfo) -> list[Permission]:
+    """Every permission that some form of the command needs (group and sub-commands)."""
+    found = [info.permission]
+    if isinstance(info.command, click.Group):
+        for sub in info.command.commands.values():
+            needed = getattr(sub, "mx_permission", None)
+            if isinstance(needed, Permission):
+                found.append(needed)
+    return found
+
+
 def min_permission(permission: Permission) -> Permission:
     """Listing a group's sub-commands needs no more than showing configuration."""
     return Permission.SHOW if permission is not Permission.BASIC else permission

@@ -85,8 +85,8 @@ def iface_new(ctx: Ctx, name: str, ip: str | None, hostname: str | None) -> Resu
 
 @interfaceconfig.command("edit")
 @click.argument("name")
-@click.option("--ip")
-@click.option("--hostname")
+@click.option("--ip", help="New IPv4 or IPv6 address.")
+@click.option("--hostname", help="New host name of this interface.")
 @click.pass_obj
 def iface_edit(ctx: Ctx, name: str, ip: str | None, hostname: str | None) -> Result:
     """Change interface NAME."""
@@ -193,8 +193,10 @@ def certconfig() -> None:
 
 @certconfig.command("new")
 @click.argument("name")
-@click.option("--certificate-file", required=True, type=click.Path(dir_okay=False))
-@click.option("--key-file", required=True, type=click.Path(dir_okay=False))
+@click.option("--certificate-file", required=True, type=click.Path(dir_okay=False),
+              help="PEM certificate chain (absolute, or relative to the data directory).")
+@click.option("--key-file", required=True, type=click.Path(dir_okay=False),
+              help="PEM private key (absolute, or relative to the data directory).")
 @click.pass_obj
 def cert_new(ctx: Ctx, name: str, certificate_file: str, key_file: str) -> Result:
     """Add certificate NAME from PEM files on this machine."""

@@ -6,7 +6,7 @@ import click
 
 from mxcluster.config.levels import Level
 from mxcluster.errors import StateError, UsageError
-from mxcluster.shell.core import REGISTRY, Ctx, Result, shell_command
+from mxcluster.shell.core import REGISTRY, Ctx, Result, permissions_of, shell_command
 from mxcluster.users.roles import Permission, allowed
 
 
@@ -19,7 +19,7 @@ def help_(ctx: Ctx, command: str | None, sub: str | None) -> Result:
     """List the commands, or show how to use COMMAND [SUB-COMMAND]."""
     if command is None:
         rows = [(n, i.summary) for n, i in sorted(REGISTRY.items())
-                if allowed(ctx.session.role, i.permission) or n == "passwd"]
+                if any(allowed(ctx.session.role, p) for p in permissions_of(i))]
         width = max(len(n) for n, _ in rows)
         text = "\n".join(f"  {n:<{width}}  {s}" for n, s in rows)
         return Result({"commands": dict(rows)},
@@ -129,5 +129,8 @@ def status(ctx: Ctx) -> Result:
     }
     for provider in m.status_providers:
         data.update(provider())
-    lines = [f"{k:<16} {v}" for k, v in data.items() if not isinstance(v, dict | list)]
-    return Result(data, "\n".join(lines))
+    from mxcluster.shell.render import pairs
+
+    shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
+    shown["cluster"] = shown["cluster"] or "(standalone)"
+    return Result(data, pairs(shown))

@@ -19,7 +19,8 @@ def _describe(op: object) -> str:
 
 @shell_command(Permission.SHOW)
 @click.command("commitlog")
-@click.option("--limit", default=20, type=click.IntRange(1, 10_000), show_default=True)
+@click.option("--limit", default=20, type=click.IntRange(1, 10_000), show_default=True,
+              help="How many commits to show.")
 @click.option("--id", "cid", help="Show every operation of this commit.")
 @click.pass_obj
 def commitlog(ctx: Ctx, limit: int, cid: str | None) -> Result:

@@ -20,17 +20,19 @@ from mxcluster.shell.core import Ctx, Result, needs, shell_command
 from mxcluster.users.roles import Permission
 
 _LISTENER_OPTIONS = [
-    click.option("--type", "type_", type=click.Choice(["public", "private"])),
+    click.option("--type", "type_", type=click.Choice(["public", "private"]),
+                 help="public: RAT domains from anyone; private: relay for --relay-from."),
     click.option("--interface", help="Name of the interface to bind (see interfaceconfig)."),
     click.option("--port", type=int, help="TCP port (default 25)."),
     click.option("--rat", multiple=True, help="Accepted recipient domain; repeat."),
     click.option("--relay-from", multiple=True, help="Client CIDR allowed to relay; repeat."),
     click.option("--reject-from", multiple=True, help="Client CIDR refused; repeat."),
-    click.option("--max-message-bytes", type=int),
-    click.option("--max-recipients", type=int),
-    click.option("--max-connections", type=int),
-    click.option("--max-connections-per-ip", type=int),
-    click.option("--tls", type=click.Choice(["off", "on", "required"])),
+    click.option("--max-message-bytes", type=int, help="Largest message accepted."),
+    click.option("--max-recipients", type=int, help="Recipients per message."),
+    click.option("--max-connections", type=int, help="Concurrent sessions in total."),
+    click.option("--max-connections-per-ip", type=int, help="Concurrent sessions per client."),
+    click.option("--tls", type=click.Choice(["off", "on", "required"]),
+                 help="Offer STARTTLS (on) or require it (required)."),
     click.option("--certificate", help="Certificate name for STARTTLS."),
 ]
 
@@ -126,7 +128,8 @@ def _limits(max_connections: int | None, max_messages: int | None) -> dict[str, 
 
 _DEST_OPTIONS = [
     click.option("--max-connections", type=int, help="Concurrent connections."),
-    click.option("--max-messages-per-connection", "max_messages", type=int),
+    click.option("--max-messages-per-connection", "max_messages", type=int,
+                 help="Messages sent over one connection before it is closed."),
 ]
 
 

@@ -114,7 +114,8 @@ def unsub_export(ctx: Ctx, file: str) -> Result:
 @needs(Permission.SHOW)
 @unsubscribe.command("print")
 @click.option("--after", default="", help="Start after this entry (paging).")
-@click.option("--limit", default=100, type=click.IntRange(1, 10_000), show_default=True)
+@click.option("--limit", default=100, type=click.IntRange(1, 10_000), show_default=True,
+              help="Entries per page.")
 @click.pass_obj
 def unsub_print(ctx: Ctx, after: str, limit: int) -> Result:
     """List entries, LIMIT at a time (continue with --after LAST)."""
@@ -144,8 +145,10 @@ def unsub_test(ctx: Ctx, address: str, next_hop: str | None) -> Result:
 
 
 @unsubscribe.command("setup")
-@click.option("--enable/--disable", "enabled", default=None)
-@click.option("--action", type=click.Choice(["drop", "bounce"]))
+@click.option("--enable/--disable", "enabled", default=None,
+              help="Check recipients against the table, or not.")
+@click.option("--action", type=click.Choice(["drop", "bounce"]),
+              help="Drop matching recipients silently or hard-bounce them.")
 @click.pass_obj
 def unsub_setup(ctx: Ctx, enabled: bool | None, action: str | None) -> Result:
     """Turn Global Unsubscribe on or off and choose drop or bounce."""

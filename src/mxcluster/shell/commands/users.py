@@ -54,7 +54,7 @@ def userconfig() -> None:
 
 @userconfig.command("new")
 @click.argument("name")
-@click.option("--role", type=click.Choice(ROLES))
+@click.option("--role", type=click.Choice(ROLES), help="What the user may do.")
 @click.option("--password-file", help="File whose first line is the password.")
 @click.option("--ssh-key", "ssh_keys", multiple=True, help="SSH public key line; repeat.")
 @click.pass_obj
@@ -75,8 +75,8 @@ def user_new(ctx: Ctx, name: str, role: str | None, password_file: str | None,
 
 @userconfig.command("edit")
 @click.argument("name")
-@click.option("--role", type=click.Choice(ROLES))
-@click.option("--password-file")
+@click.option("--role", type=click.Choice(ROLES), help="New role.")
+@click.option("--password-file", help="File whose first line is the new password.")
 @click.option("--ssh-key", "ssh_keys", multiple=True, help="Replaces the user's keys.")
 @click.pass_obj
 def user_edit(ctx: Ctx, name: str, role: str | None, password_file: str | None,

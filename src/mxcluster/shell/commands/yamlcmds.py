@@ -127,6 +127,13 @@ def loadconfig(ctx: Ctx, file: str) -> Result:
                   f"{len(plan.levels)} level(s) loaded from {path}" + staged_note(ctx))
 
 
+def _entries_differ(m: Machine, lc: LevelConfig) -> bool:
+    """True when the file's unsubscribe entries differ from the stored ones at its level."""
+    wanted = list(lc.entries)
+    lc.entries = wanted
+    return sorted(wanted) != list(m.store.unsub_iter(str(lc.level)))
+
+
 def _exists(m: Machine, level: Level) -> bool:
     if m.standalone:
         return level == m.self_level
@@ -139,8 +146,9 @@ def _stage_level(m: Machine, ctx: Ctx, lc: LevelConfig) -> None:
     s = ctx.session
     for name, spec in registry.BLOCKS.items():
         if name in lc.blocks:
-            m.stage_set(s, name, lc.blocks[name], lc.level)
-            if spec.table:
+            if m.stored(lc.level, name) != lc.blocks[name] or (str(lc.level), name) in s.blocks:
+                m.stage_set(s, name, lc.blocks[name], lc.level)
+            if spec.table and _entries_differ(m, lc):
                 table = s.table(lc.level)
                 table.add("clear")
                 for entry in lc.entries:
