@@ -280,10 +280,10 @@ class Machine:
 
     def stage_import(self, session: Session, path: Path) -> int:
         """Validate an unsubscribe file and stage its entries; returns the entry count."""
-        level = self.unsub_level(session)
         digest, count = hashlib.sha256(), 0
-        for _ in read_entries(path):
+        for _ in read_entries(path):  # validate first: a bad file must stage nothing
             count += 1
+        level = self.unsub_level(session)
         digest.update(path.read_bytes())
         from mxcluster.service.session import StagedImport
 

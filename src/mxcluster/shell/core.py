@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import click
@@ -35,12 +36,22 @@ class Prompter(Protocol):
     def confirm(self, question: str, default: bool = False) -> bool: ...
 
 
+#: network work a command hands to the event loop after its store-thread part
+FollowUp = Callable[[], Awaitable["Result"]]
+
+
 @dataclass
 class Result:
-    """What a command produced: ``data`` for --json, ``text`` for people."""
+    """What a command produced: ``data`` for --json, ``text`` for people.
+
+    A command that must talk to other machines (join, commands for ``machine:M``) sets
+    ``then``: the front end awaits it on the event loop, where it may use the network
+    and call back into the store thread, and renders the Result it returns instead.
+    """
 
     data: Any = None
     text: str = ""
+    then: FollowUp | None = None
 
 
 @dataclass
@@ -50,6 +61,7 @@ class Outcome:
     exit_code: int = 0
     stdout: str = ""
     stderr: str = ""
+    then: Callable[[], Awaitable[Outcome]] | None = None
 
 
 @dataclass
@@ -193,6 +205,8 @@ class Shell:
         except Exception:  # a bug: keep the session alive, log the traceback
             log.exception("command failed: %s", line)
             return _error(MxclusterError("internal error; see the daemon log"), json_output)
+        if result.then is not None:
+            return Outcome(then=partial(_follow, result.then, line, json_output))
         return _render(result, json_output)
 
     def _run(self, args: list[str]) -> Result:
@@ -218,6 +232,27 @@ class Shell:
         lines += [f"  {name:<{width}}  {text}" for name, text in subs.items()]
         lines.append(f"\nType '{info.name} SUB-COMMAND' or 'help {info.name} SUB-COMMAND'.")
         return Result({"command": info.name, "subcommands": subs}, "\n".join(lines))
+
+
+async def _follow(then: FollowUp, line: str, json_output: bool) -> Outcome:
+    """Await a command's follow-up and render it like the command itself."""
+    try:
+        result = await then()
+    except MxclusterError as exc:
+        return _error(exc, json_output)
+    except Exception:
+        log.exception("command failed: %s", line)
+        return Outcome(1, "", "internal error; see the daemon log\n")
+    return _render(result, json_output)
+
+
+async def run_line(run_in_store: Callable[[Callable[[], Outcome]], Awaitable[Outcome]],
+                   shell: Shell, line: str) -> Outcome:
+    """Run LINE: its store part on the store thread, then any follow-up on the loop."""
+    outcome = await run_in_store(partial(shell.execute, line))
+    if outcome.then is not None:
+        outcome = await outcome.then()
+    return outcome
 
 
 def _render(result: Result, json_output: bool) -> Outcome:

@@ -23,7 +23,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import InMemoryHistory
 
 from mxcluster.errors import UsageError
-from mxcluster.shell.core import REGISTRY, Prompter, Shell
+from mxcluster.shell.core import REGISTRY, Prompter, Shell, run_line
 
 T = TypeVar("T")
 
@@ -136,7 +136,7 @@ class InteractiveShell:
             history=InMemoryHistory(), completer=RegistryCompleter(),
             complete_while_typing=False)
         async for line in _commands(lines, lambda: self._prompt):
-            outcome = await self._run_in_store(partial(shell.execute, line))
+            outcome = await run_line(self._run_in_store, shell, line)
             self._write(outcome.stdout + outcome.stderr)
             await self._refresh_prompt(shell)
         await self._farewell(shell)

@@ -23,7 +23,7 @@ from prompt_toolkit.data_structures import Size
 
 from mxcluster.service.machine import Machine
 from mxcluster.service.session import Session
-from mxcluster.shell.core import Prompter, Shell, split_lines
+from mxcluster.shell.core import Prompter, Shell, run_line, split_lines
 from mxcluster.shell.interactive import InteractiveShell
 from mxcluster.users.roles import Role
 
@@ -67,7 +67,7 @@ async def run_batch(run_in_store: RunInStore, shell: Shell, text: str,
     for line in split_lines(text):
         if line in _EXIT_WORDS:
             break
-        outcome = await run_in_store(partial(shell.execute, line))
+        outcome = await run_line(run_in_store, shell, line)
         if outcome.stdout:
             out(outcome.stdout)
         if outcome.stderr:
