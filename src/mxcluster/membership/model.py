@@ -101,6 +101,12 @@ class Membership:
     def clustered(self) -> bool:
         return self.cluster is not None
 
+    def is_member(self, serial: str) -> bool:
+        """True when SERIAL belongs to this cluster (connected or not); False when it
+        was removed or never joined: such a machine is standalone."""
+        return self.clustered and self.state_of(serial) in (
+            AdminState.MEMBER, AdminState.DISCONNECTED)
+
     @property
     def machines(self) -> tuple[MachineInfo, ...]:
         """The machines that are listed: everything but removed ones."""

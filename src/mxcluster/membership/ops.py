@@ -191,12 +191,14 @@ def reconnect_ops(m: Membership, machine: str, my_version: str) -> list[Op]:
 
 
 def remove_ops(m: Membership, machine: str) -> list[Op]:
-    """Remove MACHINE for good; it flattens itself when it learns of it."""
+    """Remove MACHINE for good; it flattens itself when it learns of it.
+
+    Removing the last machine dissolves the cluster: with no member left nobody is in
+    it. The cluster record itself is kept: a view that is merely out of date (a
+    partition) must never erase the cluster for machines it does not know about.
+    """
     target = _member(m, machine)
-    ops = [_set("state", target.serial, {"state": AdminState.REMOVED.value})]
-    if len(m.machines) == 1:  # the last machine: the cluster dissolves
-        ops.append(Op("delete", LEVEL, block_name("cluster")))
-    return ops
+    return [_set("state", target.serial, {"state": AdminState.REMOVED.value})]
 
 
 def check_name(name: str, what: str) -> None:

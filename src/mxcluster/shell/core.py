@@ -242,7 +242,7 @@ async def _follow(then: FollowUp, line: str, json_output: bool) -> Outcome:
         return _error(exc, json_output)
     except Exception:
         log.exception("command failed: %s", line)
-        return Outcome(1, "", "internal error; see the daemon log\n")
+        return _error(MxclusterError("internal error; see the daemon log"), json_output)
     return _render(result, json_output)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncssh
 
+from mxcluster.peers.transport import PEER_SUBSYSTEM, PEER_USER, PeerChannel, PeerGate
 from mxcluster.service.machine import Machine, verify_credentials
 from mxcluster.sshd.session import AdminSession, Login, RunInStore
 from mxcluster.users.roles import Role
@@ -39,6 +40,8 @@ class SSHService:
         self.port = port
         self.host_key_path = host_key_path
         self.throttle = throttle
+        #: answers peer logins (user ``mxcluster-peer``); None until clustering is wired
+        self.peer_gate: PeerGate | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._sessions: set[asyncio.Task[None]] = set()
@@ -83,6 +86,14 @@ class SSHService:
         self._connections.discard(conn)
 
 
+async def _run_peer(gate: PeerGate | None, serial: str, stdin: asyncssh.SSHReader[str],
+                    stdout: asyncssh.SSHWriter[str]) -> None:
+    if gate is None or stdin.channel.get_subsystem() != PEER_SUBSYSTEM:
+        stdout.close()
+        return
+    await gate.serve(serial, PeerChannel(stdin, stdout))
+
+
 class LoginServer(asyncssh.SSHServer):
     """One client connection: authentication, then a session per channel."""
 
@@ -92,6 +103,7 @@ class LoginServer(asyncssh.SSHServer):
         self._address = "unknown"
         self._roles: dict[str, Role] = {}
         self._login: Login | None = None
+        self._peer: str | None = None  # serial of an authenticated peer machine
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -113,12 +125,16 @@ class LoginServer(asyncssh.SSHServer):
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
+        if username == PEER_USER:
+            return False  # machines prove themselves with their host key only
         machine = self._service.machine
         return await self._attempt(
             username, "password", lambda: machine.credentials(username),
             lambda creds: verify_credentials(creds, password))
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        if username == PEER_USER:
+            return await self._validate_peer(key)
         machine = self._service.machine
         line = key.export_public_key("openssh").decode("ascii")
         return await self._attempt(username, "key", lambda: machine.check_key(username, line))
@@ -155,14 +171,36 @@ class LoginServer(asyncssh.SSHServer):
         log.warning("login refused for %r from %s: too many failed attempts", user, address)
         return False
 
+    async def _validate_peer(self, key: asyncssh.SSHKey) -> bool:
+        """Accept a machine key only if it is pinned in the membership (or prepjoin)."""
+        gate = self._service.peer_gate
+        fingerprint = key.get_fingerprint("sha256")
+        serial = await gate.authorize(fingerprint) if gate is not None else None
+        if serial is None:
+            log.warning("refused unknown machine key %s from %s", fingerprint, self._address)
+            return False
+        self._peer = serial
+        return True
+
     def auth_completed(self) -> None:
         assert self._conn is not None
         user = str(self._conn.get_extra_info("username"))
+        if user == PEER_USER:
+            log.info("peer %s connected from %s", self._peer, self._address)
+            return
         self._login = Login(user, self._roles[user], self._address)
         self._service.throttle.succeeded(user, self._address)
         log.info("login of %r (%s) from %s", user, self._login.role.value, self._address)
 
+    async def _peer_session(self, stdin: asyncssh.SSHReader[str],
+                            stdout: asyncssh.SSHWriter[str],
+                            stderr: asyncssh.SSHWriter[str]) -> None:
+        assert self._peer is not None
+        await _run_peer(self._service.peer_gate, self._peer, stdin, stdout)
+
     def session_requested(self) -> Any:
+        if self._peer is not None:
+            return self._peer_session
         if self._login is None:
             return False
         service = self._service
