@@ -100,6 +100,20 @@ def test_failure_mid_way_through_the_ops_leaves_nothing_applied(bare_store: Stor
     assert bare_store.block("cluster", "smtproutes").value == ["after"]
 
 
+def test_failure_after_many_batches_leaves_nothing_applied(bare_store: Store) -> None:
+    """A huge changeset applied in several batches is still all or nothing."""
+
+    def many() -> Iterator[Op]:
+        for i in range(25_000):
+            yield add(f"user{i}@x.test")
+        raise OSError("the op source failed after two full batches")
+
+    with pytest.raises(OSError):
+        bare_store.apply(Changeset(ChangesetId("A", 1), Timestamp(100, 0, "A"), "tester", "",
+                                   "a.test", many()))
+    assert bare_store.unsub_count("cluster") == 0 and bare_store.version_vector() == {}
+
+
 def test_failpoint_before_fsync_leaves_nothing_and_the_next_apply_works(
         bare_store: Store, failpoint: Callable[[str], None]) -> None:
     """A crash point right before COMMIT rolls everything back; the store stays usable."""

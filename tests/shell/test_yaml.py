@@ -72,6 +72,19 @@ def test_save_load_save_is_byte_identical(shell: Shell, machine: Machine, data_d
     assert len(machine.effective("smtproutes").value) == len(routes)
 
 
+def test_strings_that_look_like_other_yaml_types_survive(shell: Shell, machine: Machine,
+                                                         data_dir: Path) -> None:
+    """Domains and hops such as 'yes', 'null', '1.5' or '0x1f' come back as the same strings."""
+    routes = [{"domain": d, "hops": [h]} for d, h in
+              [("yes", "null"), ("on", "1.5"), ("true", "0x1f"), ("1", "no:25")]]
+    machine.stage_set(shell.session, "smtproutes", routes)
+    run(shell, "commit", "saveconfig a.yaml")
+    machine.stage_set(shell.session, "smtproutes", [])
+    run(shell, "commit", "loadconfig a.yaml", "commit", "saveconfig b.yaml")
+    assert machine.effective("smtproutes").value == routes
+    assert (data_dir / "a.yaml").read_bytes() == (data_dir / "b.yaml").read_bytes()
+
+
 def test_saveconfig_is_deterministic(shell: Shell, data_dir: Path) -> None:
     """Saving twice without changes writes the same bytes: sorted, no timestamps."""
     run(shell, "unsubscribe new zed@example.com", "unsubscribe new amy@example.com", "commit",

@@ -11,7 +11,8 @@ to different facts of one machine) never conflict::
     _membership.placement.SERIAL    {"group"}
     _membership.address.SERIAL      {"address", "ssh_port"}
     _membership.version.SERIAL      {"version"}
-    _membership.state.SERIAL        {"state"}                     see ``states``
+    _membership.state.SERIAL        {"state"}       member | disconnected, see ``states``
+    _membership.removed.SERIAL      {"state"}       "removed": final, never undone
     _membership.prepjoin.NAME       {"name", "serial", "key"}
 
 Reading never fails: whatever concurrent edits merged into, the view is well formed
@@ -157,7 +158,7 @@ def from_rows(rows: Iterable[BlockRow], notices: Mapping[str, StateRecord]) -> M
     state_rows = []
     for row in rows:
         kind, _, key = row.block[len(PREFIX):].partition(".")
-        if kind == "state":
+        if kind in ("state", "removed"):
             state_rows.append((key, row.value, row.hlc))
         elif isinstance(row.value, dict):
             facts.setdefault(kind, {})[key] = row.value

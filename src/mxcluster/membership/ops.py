@@ -198,7 +198,7 @@ def remove_ops(m: Membership, machine: str) -> list[Op]:
     partition) must never erase the cluster for machines it does not know about.
     """
     target = _member(m, machine)
-    return [_set("state", target.serial, {"state": AdminState.REMOVED.value})]
+    return [_set("removed", target.serial, {"state": AdminState.REMOVED.value})]
 
 
 def check_name(name: str, what: str) -> None:

@@ -1,13 +1,16 @@
 """Administrative states of machines: member, disconnected, removed (SPEC §4, §5).
 
-A machine's state is a last-writer-wins register. Its durable, audited form is the
-replicated block ``_membership.state.SERIAL`` at level ``cluster``; but a disconnected or
+A machine's state is a last-writer-wins register (member or disconnected), except that
+removal is final: a removal record beats every other record whatever its timestamp, so
+a reconnect racing a removal cannot bring a removed machine back. The durable, audited
+form is the replicated blocks ``_membership.state.SERIAL`` and, once removed,
+``_membership.removed.SERIAL`` at level ``cluster``; but a disconnected or
 removed machine exchanges no configuration, so it could never learn of its own state
 from replication alone. Every machine therefore also gossips its state records over
 *control* traffic (hello and ``States`` messages, which flow on every link), and keeps
 the records it heard as **notices** in its store's metadata. The effective state of a
-machine is the record with the highest hybrid-clock timestamp among the replicated block
-and the notice: the same rule on every machine, so all converge on the same answer.
+machine is the winning record (``wins``) among the replicated blocks and the notice: the
+same rule on every machine, so all converge on the same answer.
 """
 
 from __future__ import annotations
@@ -62,13 +65,18 @@ class MetaStore(Protocol):
     def set_meta(self, key: str, value: str) -> None: ...
 
 
+def wins(a: StateRecord, b: StateRecord) -> bool:
+    """True when record A supersedes B: removal first, then the later timestamp."""
+    return (a.state is AdminState.REMOVED, a.hlc) > (b.state is AdminState.REMOVED, b.hlc)
+
+
 def effective(
     replicated: Mapping[str, StateRecord], notices: Mapping[str, StateRecord]
 ) -> dict[str, StateRecord]:
-    """Per serial, the latest record among the replicated blocks and the notices."""
+    """Per serial, the winning record among the replicated blocks and the notices."""
     out = dict(replicated)
     for serial, rec in notices.items():
-        if serial not in out or rec > out[serial]:
+        if serial not in out or wins(rec, out[serial]):
             out[serial] = rec
     return out
 
@@ -76,8 +84,8 @@ def effective(
 def newer(
     current: Mapping[str, StateRecord], incoming: Mapping[str, StateRecord]
 ) -> dict[str, StateRecord]:
-    """The records of INCOMING that are later than what CURRENT holds."""
-    return {s: r for s, r in incoming.items() if s not in current or r > current[s]}
+    """The records of INCOMING that supersede what CURRENT holds."""
+    return {s: r for s, r in incoming.items() if s not in current or wins(r, current[s])}
 
 
 def diff(old: Mapping[str, StateRecord], new: Mapping[str, StateRecord]) -> dict[str, StateRecord]:
@@ -143,16 +151,17 @@ def check_hlc(value: Any) -> str:
 
 
 def records_from_rows(rows: Iterable[tuple[str, Any, str]]) -> dict[str, StateRecord]:
-    """State records from replicated (serial, block value, hlc) rows; bad values skipped."""
-    out = {}
+    """Winning records from replicated (serial, block value, hlc) rows; bad values skipped."""
+    out: dict[str, StateRecord] = {}
     for serial, value, hlc in rows:
         raw = value.get("state") if isinstance(value, dict) else None
         try:
             state = AdminState(raw) if isinstance(raw, str) else None
         except ValueError:
             state = None
-        if state is not None:
-            out[serial] = StateRecord(hlc, state)
+        rec = None if state is None else StateRecord(hlc, state)
+        if rec is not None and (serial not in out or wins(rec, out[serial])):
+            out[serial] = rec
     return out
 
 

@@ -57,9 +57,9 @@ from mxcluster.replication.link import Link, LinkInfo, LinkState, Tunables
 from mxcluster.replication.messages import Ack, Chunk, Header, Hello, Message, States, Want
 from mxcluster.replication.spool import Spool
 
-#: meta key: HLC of the removal record this machine has flattened itself for
+#: meta key: set (to the removal's timestamp) once this machine has flattened itself
 FLATTENED_META = "replication.flattened"
-_STATE_PREFIX = model.block_name("state", "")
+_STATE_PREFIXES = (model.PREFIX + "state.", model.PREFIX + "removed.")
 
 
 class _Watch:
@@ -329,8 +329,9 @@ class Replicator:
     # -- membership and administrative states ---------------------------------------
 
     def _read_states(self) -> dict[str, StateRecord]:
-        rows = [(r.block[len(_STATE_PREFIX):], r.value, r.hlc)
-                for r in self.store.blocks_at(model.LEVEL) if r.block.startswith(_STATE_PREFIX)]
+        rows = [(r.block.split(".", 2)[2], r.value, r.hlc)
+                for r in self.store.blocks_at(model.LEVEL)
+                if r.block.startswith(_STATE_PREFIXES)]
         return effective(records_from_rows(rows), load_notices(self.store))
 
     def _state(self, serial: str) -> AdminState | None:
@@ -380,8 +381,8 @@ class Replicator:
         rec = self.states.get(self.serial)
         if rec is None or rec.state is not AdminState.REMOVED:
             return []
-        if self.store.meta(FLATTENED_META) == rec.hlc:
-            return []
+        if self.store.meta(FLATTENED_META) is not None:
+            return []  # removal is final: flattened once, for good
         me = model.read(self.store).by_serial(self.serial)
         ops = flatten_ops(self.store, self.name, me.group if me else None)
         cid = self._commit_local("flattened: removed from the cluster", ops)

@@ -16,7 +16,7 @@ from mxcluster.service.machine import Machine
 from mxcluster.shell.commands.blocks import staged_note
 from mxcluster.shell.commands.unsub import data_path
 from mxcluster.shell.core import Ctx, Result, shell_command
-from mxcluster.users.roles import Permission, sees_secrets
+from mxcluster.users.roles import Permission, Role, sees_secrets
 
 KEEP_WHEN_ABSENT = ("users", "interfaces", "hostname")
 
@@ -90,6 +90,9 @@ def saveconfig(ctx: Ctx, file: str) -> Result:
     m = ctx.machine
     path = data_path(ctx, file)
     configs = level_configs(m, all_levels(m), sees_secrets(ctx.session.role), entries=True)
+    if ctx.session.role is not Role.ADMIN:  # the user database is the admin's alone
+        for lc in configs:
+            lc.blocks.pop("users", None)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
