@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mxcluster import failpoints
 from mxcluster.config.store import Store
@@ -29,6 +30,11 @@ from mxcluster.service.session import Session
 from mxcluster.shell.core import Shell
 from mxcluster.users.passwords import hash_password
 from mxcluster.users.roles import Role
+
+# CI machines are small and shared: judge properties, not the speed of data generation.
+settings.register_profile("mxcluster", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mxcluster")
 
 HOSTNAME = "mail1.example.com"
 ADDRESS = "192.0.2.10"

@@ -130,7 +130,8 @@ def test_import_with_bad_lines_names_them_and_changes_nothing(
 
 
 def test_print_pages_with_after(shell: Shell, data_file: Callable[[str, str], Path]) -> None:
-    """print --limit N --after LAST walks the whole table in order, N at a time."""
+    """print --limit N --after LAST walks the whole table in order, N at a time; only the
+    first page counts the table (counting a million rows is not free)."""
     all_entries = sorted(f"u{i:03d}@example.com" for i in range(250))
     data_file("in.txt", "\n".join(all_entries))
     ok(shell, "unsubscribe import in.txt")
@@ -139,7 +140,7 @@ def test_print_pages_with_after(shell: Shell, data_file: Callable[[str, str], Pa
     after = ""
     while True:
         page = json.loads(ok(shell, f"unsubscribe print --limit 100 --after '{after}' --json"))
-        assert page["total"] == 250
+        assert page["total"] == (250 if not after else None)
         seen += page["entries"]
         if len(page["entries"]) < 100:
             break

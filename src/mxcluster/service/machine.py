@@ -280,11 +280,11 @@ class Machine:
 
     def stage_import(self, session: Session, path: Path) -> int:
         """Validate an unsubscribe file and stage its entries; returns the entry count."""
-        digest, count = hashlib.sha256(), 0
+        count = 0
         for _ in read_entries(path):  # validate first: a bad file must stage nothing
             count += 1
         level = self.unsub_level(session)
-        digest.update(path.read_bytes())
+        digest = _digest(path)
         from mxcluster.service.session import StagedImport
 
         session.table(level).add("import", StagedImport(str(path), digest.hexdigest(), count))
@@ -337,9 +337,15 @@ class Machine:
                 yield Op(kind, level, "unsubscribe", entry=arg)
 
 
+def _digest(path: Path) -> Any:
+    """SHA-256 of PATH, read in blocks (a 1M-entry file never sits in memory)."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256")
+
+
 def _import_ops(level: str, staged: Any) -> Iterator[Op]:
     path = Path(staged.path)
-    if hashlib.sha256(path.read_bytes()).hexdigest() != staged.sha256:
+    if _digest(path).hexdigest() != staged.sha256:
         raise StateError(
             f"{path} changed since it was imported",
             hint="run 'clearchanges' and import it again; nothing was committed",

@@ -31,7 +31,7 @@ _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 def normalise(text: str) -> str:
     """The canonical form of entry TEXT, or ValueError saying which forms are accepted."""
     entry = text.strip().lower()
-    ip = _as_ip(entry)
+    ip = _as_ip(entry) if "@" not in entry else None  # parsing IPs is the costly part
     if ip is not None:
         return ip
     local, at, domain = entry.rpartition("@")
