@@ -3,6 +3,8 @@
 # non-interactively, only when a command is missing. Needs root and apt-get.
 set -euo pipefail
 declare -A want=( [ssh]=openssh-client [sshpass]=sshpass [swaks]=swaks [ip]=iproute2 )
+# swaks needs Net::SSLeay for STARTTLS
+perl -MNet::SSLeay -e1 2>/dev/null || want[__ssleay]=libnet-ssleay-perl
 missing=()
 for cmd in "${!want[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
