@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +47,56 @@ def wait_port(address: str, port: int, deadline: float) -> bool:
     return False
 
 
+SINK = ("127.0.0.10", 2626)
+SMTP_PORT = 2525
+
+
+class Sink:
+    """The demo's next hop: prints every message it receives."""
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        via = next((line.split()[1] for line in envelope.content.decode().splitlines()
+                    if line.startswith("X-Demo-Via:") and len(line.split()) > 1), "?")
+        print(f"  sink <- {', '.join(envelope.rcpt_tos)} (entered at {via})", flush=True)
+        return "250 2.0.0 OK"
+
+
+def cli(address: str, *commands: str) -> subprocess.CompletedProcess[str]:
+    args = [str(BIN / "mxcluster"), "cli", "--host", address, "--user", "admin"]
+    for c in commands:
+        args += ["-c", c]
+    return subprocess.run(args, capture_output=True, text=True,
+                          env={**os.environ, "MXCLUSTER_PASSWORD": PASSWORD})
+
+
+def configure_mail(address: str) -> None:
+    """A public listener on :2525 for example.com, routed to the demo sink (once)."""
+    if '"In"' in cli(address, "listenerconfig print --json").stdout:
+        return
+    out = cli(address, f"listenerconfig new In --type public --interface Management "
+              f"--port {SMTP_PORT} --rat example.com",
+              f"smtproutes new ALL --to {SINK[0]}:{SINK[1]}", "commit 'demo mail path'")
+    if out.returncode:
+        print(f"could not configure {address}: {out.stderr.strip()}", file=sys.stderr)
+
+
+def trickle(stop: threading.Event) -> None:
+    """One message every 3 seconds, entering at each machine in turn."""
+    import smtplib
+
+    n = 0
+    while not stop.wait(3):
+        name, address = MACHINES[n % len(MACHINES)]
+        n += 1
+        body = f"X-Demo-Via: {name}\nSubject: demo {n}\n\nhello {n}\n"
+        try:
+            with smtplib.SMTP(address, SMTP_PORT, timeout=10) as smtp:
+                smtp.sendmail("demo@sender.example", [f"user{n}@example.com"], body)
+            print(f"  sent message {n} to {name}", flush=True)
+        except (OSError, smtplib.SMTPException) as exc:
+            print(f"  {name} did not take message {n}: {exc}", flush=True)
+
+
 def main() -> int:
     ensure_machines()
     procs = []
@@ -60,6 +111,16 @@ def main() -> int:
               f"(or: .venv/bin/mxcluster cli --host {address} --user admin)")
     print(f"\nPassword for admin: {PASSWORD}   (export MXCLUSTER_PASSWORD={PASSWORD})")
     print(f"Data and logs: {DEMO}/<machine>/   Press Ctrl-C to stop.\n")
+    from aiosmtpd.controller import Controller
+
+    sink = Controller(Sink(), hostname=SINK[0], port=SINK[1])
+    sink.start()
+    for _, address in MACHINES:
+        configure_mail(address)
+    print(f"Mail: each machine listens on :{SMTP_PORT} for example.com and relays to the "
+          f"sink at {SINK[0]}:{SINK[1]}; a trickle of mail follows.\n")
+    stop = threading.Event()
+    threading.Thread(target=trickle, args=(stop,), daemon=True).start()
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -67,6 +128,8 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\nstopping...")
     finally:
+        stop.set()
+        sink.stop()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

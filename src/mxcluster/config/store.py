@@ -420,3 +420,27 @@ WHERE level = ? AND present = 1 AND hlc < ?
 def _block_row(row: tuple[Any, ...]) -> BlockRow:
     level, block, value, hlc, origin, seq = row
     return BlockRow(level, block, None if value is None else json.loads(value), hlc, origin, seq)
+
+
+class UnsubReader:
+    """A read-only connection for matching recipients from the mail path's thread.
+
+    WAL lets it read while the store thread writes; it never writes, so the one-writer
+    rule of ``Store`` holds. Matching probes a handful of keys per recipient.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def contains_any(self, level: str, candidates: Iterable[str]) -> str | None:
+        for cand in candidates:
+            row = self.db.execute(
+                "SELECT 1 FROM unsub WHERE level = ? AND entry = ? AND present = 1",
+                (level, cand),
+            ).fetchone()
+            if row is not None:
+                return cand
+        return None

@@ -120,6 +120,7 @@ class Daemon:
         return machine
 
     async def _start_services(self) -> None:
+        from mxcluster.daemon.mail import MailWiring
         from mxcluster.sshd.server import SSHService
 
         assert self.machine is not None
@@ -128,6 +129,9 @@ class Daemon:
                          LoginThrottle(time.monotonic))
         await ssh.start()
         self.services.append(ssh)
+        mail = MailWiring(self.machine, self.store_thread.run)
+        await mail.start()
+        self.services.append(mail)
 
 
 def serve(data_dir: Path) -> None:

@@ -82,6 +82,9 @@ class Machine:
         self.started_at = time.time()
         #: extra sections for 'status' (the mail engine, replication links...)
         self.status_providers: list[Callable[[], dict[str, Any]]] = []
+        #: running services the daemon registered (e.g. "mail": the MailEngine);
+        #: commands reach them through follow-ups on the event loop
+        self.runtime: dict[str, Any] = {}
 
     # -- topology (standalone until clusters arrive) ---------------------------------
 

@@ -5,6 +5,7 @@ from mxcluster.shell.commands import (  # noqa: F401
     general,
     history,
     listeners,
+    mail,
     unsub,
     users,
     yamlcmds,

@@ -133,4 +133,13 @@ def status(ctx: Ctx) -> Result:
 
     shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
     shown["cluster"] = shown["cluster"] or "(standalone)"
-    return Result(data, pairs(shown))
+    engine = m.runtime.get("mail")
+    if engine is None or (ctx.session.mode.kind.value == "machine"
+                          and ctx.session.mode.name != m.identity.name):
+        return Result(data, pairs(shown))
+    from mxcluster.shell.commands.mail import mail_status
+
+    async def with_mail() -> Result:
+        return mail_status(engine, data, shown)
+
+    return Result(then=with_mail)
