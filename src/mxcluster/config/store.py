@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS blocks (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS unsub (
     level TEXT NOT NULL, entry TEXT NOT NULL, present INTEGER NOT NULL, hlc TEXT NOT NULL,
-    origin TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (level, entry)
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, cleared_ctx TEXT,
+    PRIMARY KEY (level, entry)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changesets (
     origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc TEXT NOT NULL, author TEXT NOT NULL,
@@ -98,11 +99,18 @@ class Store:
         # 64 MiB page cache: a 1M-entry import touches three large B-trees at random
         self.db.execute("PRAGMA cache_size=-65536")
         self.db.executescript(_SCHEMA)
+        self._migrate()
         if self.meta("store_schema") is None:
             self.set_meta("store_schema", STORE_SCHEMA)
 
     def close(self) -> None:
         self.db.close()
+
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier 0.1 development build up to date."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(unsub)")}
+        if "cleared_ctx" not in columns:
+            self.db.execute("ALTER TABLE unsub ADD COLUMN cleared_ctx TEXT")
 
     # -- metadata -----------------------------------------------------------------
 
@@ -377,7 +385,7 @@ class Store:
                 for i, op in batch
             ],
         )
-        entries = [(op.level, op.entry, int(op.op == "add"), hlc, origin, seq)
+        entries = [(op.level, op.entry, int(op.op == "add"), hlc, origin, seq, None)
                    for _, op in batch if op.op in ("add", "remove")]
         if entries:
             self.db.executemany(_UPSERT_ENTRY, entries)
@@ -387,9 +395,8 @@ class Store:
                 self._record_conflict(cs, op, value)
                 self.db.execute(_UPSERT_BLOCK, (op.level, op.block, value, hlc, origin, seq))
             elif op.op == "clear":
-                self.db.execute(
-                    _CLEAR, (hlc, origin, seq, op.level, hlc, json.dumps(op.context or {}))
-                )
+                context = json.dumps(op.context or {}, sort_keys=True)
+                self.db.execute(_CLEAR, (hlc, origin, seq, context, op.level, context))
 
 
 # ">=": ops of one changeset share its timestamp and later ones must win; distinct
@@ -402,17 +409,23 @@ ON CONFLICT(level, block) DO UPDATE SET value = excluded.value, hlc = excluded.h
 WHERE excluded.hlc >= blocks.hlc
 """
 
+# Per entry, last writer wins by timestamp, except against a 'clear': a clear removes
+# only what its causal context had seen, so an add it had not seen wins whatever the
+# clocks say (otherwise the result would depend on the order changesets arrive in).
 _UPSERT_ENTRY = """
-INSERT INTO unsub VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO unsub VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(level, entry) DO UPDATE SET present = excluded.present, hlc = excluded.hlc,
-    origin = excluded.origin, seq = excluded.seq
+    origin = excluded.origin, seq = excluded.seq, cleared_ctx = NULL
 WHERE excluded.hlc >= unsub.hlc
+   OR (unsub.cleared_ctx IS NOT NULL AND excluded.present = 1
+       AND excluded.seq > coalesce(json_extract(unsub.cleared_ctx,
+                                                '$."' || excluded.origin || '"'), 0))
 """
 
 # A clear removes the entries written by changesets inside its causal context only.
 _CLEAR = """
-UPDATE unsub SET present = 0, hlc = ?, origin = ?, seq = ?
-WHERE level = ? AND present = 1 AND hlc < ?
+UPDATE unsub SET present = 0, hlc = ?, origin = ?, seq = ?, cleared_ctx = ?
+WHERE level = ? AND present = 1
   AND seq <= coalesce((SELECT value FROM json_each(?) WHERE key = unsub.origin), -1)
 """
 
