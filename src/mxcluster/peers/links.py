@@ -1,0 +1,208 @@
+"""The full mesh of peer links of one machine, driving the replication core.
+
+``LinkManager`` is the I/O half of ``mxcluster.replication.Replicator``: it dials the
+peers named in the membership (the machine with the smaller serial dials, so each pair
+has one link), answers inbound peer channels (it is the SSH service's ``PeerGate``),
+feeds every hello and message to the core on the store thread, and carries out the
+effects the core returns. Broken links are redialled with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mxcluster.config.changeset import ChangesetId
+from mxcluster.errors import MxclusterError, ValidationError
+from mxcluster.membership.model import Membership
+from mxcluster.membership.states import AdminState
+from mxcluster.peers.transport import PeerAddress, PeerChannel, dial
+from mxcluster.replication.effects import (
+    Applied,
+    Close,
+    Effect,
+    Flattened,
+    Log,
+    MembershipChanged,
+    Send,
+)
+from mxcluster.replication.messages import Hello, from_bytes, to_bytes
+from mxcluster.replication.replicator import Replicator
+
+T = TypeVar("T")
+RunInStore = Callable[[Callable[[], T]], Awaitable[T]]
+log = logging.getLogger("mxcluster.peers")
+
+BACKOFF_START = 0.5
+BACKOFF_MAX = 15.0
+TICK_SECONDS = 1.0
+
+
+class LinkManager:
+    """Keeps this machine's peer links up and the replication core fed."""
+
+    def __init__(self, replicator: Replicator, run_in_store: RunInStore[Any],
+                 host_key: Path, *, on_applied: Callable[[ChangesetId], None] = lambda c: None,
+                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.core = replicator
+        self.run_in_store = run_in_store
+        self.host_key = host_key
+        self.on_applied = on_applied
+        self.wall_ms = wall_ms
+        self.serial = replicator.serial
+        self._channels: dict[str, PeerChannel] = {}
+        self._dialers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.execute(await self.run_in_store(self.core.start))
+        await self.reconcile()
+        self._spawn(self._ticker())
+
+    async def stop(self) -> None:
+        for task in [*self._dialers.values(), *self._tasks]:
+            task.cancel()
+        for chan in list(self._channels.values()):
+            chan.close()
+        await asyncio.gather(*self._dialers.values(), *self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def committed(self, cid: ChangesetId) -> None:
+        """Commit hook (runs on the store thread): push CID to every peer."""
+        effects = self.core.local_commit(cid)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: self._spawn(self.execute(effects)))
+
+    # -- the mesh -------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Dial every member we are responsible for; forget machines that left."""
+        membership: Membership = await self.run_in_store(self.core.membership)
+        wanted = {m.serial: m for m in membership.machines
+                  if m.serial != self.serial and m.state is not AdminState.REMOVED}
+        for serial, task in list(self._dialers.items()):
+            if serial not in wanted:
+                task.cancel()
+                del self._dialers[serial]
+        if not membership.is_member(self.serial):
+            return
+        for serial, info in wanted.items():
+            if self.serial < serial and serial not in self._dialers:
+                peer = PeerAddress(serial, info.address, info.ssh_port, info.fingerprint)
+                self._dialers[serial] = asyncio.ensure_future(self._dial_forever(peer))
+
+    async def _dial_forever(self, peer: PeerAddress) -> None:
+        delay = BACKOFF_START
+        while True:
+            try:
+                chan = await dial(peer, self.host_key)
+                delay = BACKOFF_START
+                await self.run_channel(peer.serial, chan)
+            except MxclusterError as exc:
+                log.info("link to %s (%s:%d) down: %s", peer.serial, peer.address,
+                         peer.port, exc)
+            await asyncio.sleep(delay)
+            delay = min(BACKOFF_MAX, delay * 2)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            await self.execute(await self.run_in_store(partial(self.core.tick, self.wall_ms())))
+
+    # -- PeerGate: inbound channels ----------------------------------------------------
+
+    async def authorize(self, fingerprint: str) -> str | None:
+        membership: Membership = await self.run_in_store(self.core.membership)
+        for m in membership.all_machines:
+            if m.fingerprint == fingerprint:
+                return m.serial if m.state is not AdminState.REMOVED else None
+        return None
+
+    async def serve(self, serial: str, channel: PeerChannel) -> None:
+        await self.run_channel(serial, channel)
+
+    # -- one link -------------------------------------------------------------------
+
+    async def run_channel(self, serial: str, chan: PeerChannel) -> None:
+        """Introduce ourselves, then pass every message to the core until the link ends."""
+        old = self._channels.pop(serial, None)
+        if old is not None:
+            old.close()
+        self._channels[serial] = chan
+        try:
+            await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
+            hello = await self._first_hello(serial, chan)
+            if hello is None:
+                return
+            await self.execute(await self.run_in_store(lambda: self.core.link_up(serial, hello)))
+            await self._pump(serial, chan)
+        finally:
+            if self._channels.get(serial) is chan:
+                del self._channels[serial]
+                await self.execute(await self.run_in_store(lambda: self.core.link_down(serial)))
+            chan.close()
+
+    async def _first_hello(self, serial: str, chan: PeerChannel) -> Hello | None:
+        data = await chan.recv()
+        if data is None:
+            return None
+        msg = from_bytes(data)
+        if not isinstance(msg, Hello):
+            log.warning("peer %s did not start with hello; closing", serial)
+            return None
+        return msg
+
+    async def _pump(self, serial: str, chan: PeerChannel) -> None:
+        while (data := await chan.recv()) is not None:
+            try:
+                msg = from_bytes(data)
+            except ValidationError as exc:
+                log.warning("bad message from %s: %s; closing the link", serial, exc)
+                return
+            await self.execute(await self.run_in_store(partial(self.core.receive, serial, msg)))
+
+    # -- effects --------------------------------------------------------------------------
+
+    async def execute(self, effects: Iterable[Effect]) -> None:
+        """Carry out the core's effects, in order."""
+        for effect in effects:
+            await self._one(effect)
+
+    async def _one(self, effect: Effect) -> None:
+        if isinstance(effect, Send):
+            chan = self._channels.get(effect.peer)
+            if chan is not None:
+                with contextlib.suppress(OSError, ConnectionError):
+                    await chan.send(to_bytes(effect.message))
+        elif isinstance(effect, Close):
+            log.warning("closing link to %s: %s", effect.peer, effect.reason)
+            chan = self._channels.get(effect.peer)
+            if chan is not None:
+                chan.close()
+        elif isinstance(effect, Applied):
+            self.on_applied(effect.cid)
+        elif isinstance(effect, MembershipChanged):
+            self._spawn(self.reconcile())
+        elif isinstance(effect, Flattened):
+            log.warning("this machine was removed from its cluster; now standalone (%s)",
+                        effect.cid)
+        elif isinstance(effect, Log):
+            getattr(log, effect.level, log.info)("%s: %s", effect.peer, effect.text)
+
+    def link_view(self) -> list[Any]:
+        """Per peer link information (store thread)."""
+        return self.core.link_info()
