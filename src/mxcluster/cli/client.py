@@ -22,7 +22,8 @@ import signal
 import sys
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -158,17 +159,31 @@ def _exit_status(process: asyncssh.SSHClientProcess[bytes], where: str) -> int:
     return process.exit_status
 
 
-async def _batch(target: Target, text: str) -> int:
+Process = asyncssh.SSHClientProcess[bytes]
+
+
+async def _run_process(
+    target: Target, start: Callable[[asyncssh.SSHClientConnection], Awaitable[Process]],
+    around: Callable[[Process], AbstractContextManager[object]] = lambda p: nullcontext(),
+) -> Process:
+    """Connect, start a process, copy its output to ours until it exits, disconnect."""
     conn = await _connect(target)
     try:
-        process = await conn.create_process(text, stdin=asyncssh.DEVNULL, encoding=None)
-        await asyncio.gather(_pump(process.stdout, sys.stdout.buffer),
-                             _pump(process.stderr, sys.stderr.buffer))
-        await process.wait(check=False)
+        process = await start(conn)
+        with around(process):
+            await asyncio.gather(_pump(process.stdout, sys.stdout.buffer),
+                                 _pump(process.stderr, sys.stderr.buffer))
+            await process.wait(check=False)
     except (OSError, asyncssh.Error) as exc:
         raise UnreachableError(f"lost the connection to {target.host}: {exc}") from None
     finally:
         conn.close()
+    return process
+
+
+async def _batch(target: Target, text: str) -> int:
+    process = await _run_process(
+        target, lambda conn: conn.create_process(text, stdin=asyncssh.DEVNULL, encoding=None))
     return _exit_status(process, target.host)
 
 
@@ -188,19 +203,17 @@ def _raw_terminal(fd: int) -> Iterator[None]:
 
 async def _interactive(target: Target) -> int:
     size = shutil.get_terminal_size()
-    conn = await _connect(target)
-    try:
-        process = await conn.create_process(
-            term_type=os.environ.get("TERM", "xterm"), term_size=(size.columns, size.lines),
-            encoding=None)
+
+    def start(conn: asyncssh.SSHClientConnection) -> Awaitable[Process]:
+        return conn.create_process(term_type=os.environ.get("TERM", "xterm"),
+                                   term_size=(size.columns, size.lines), encoding=None)
+
+    @contextlib.contextmanager
+    def terminal(process: Process) -> Iterator[None]:
         with _raw_terminal(sys.stdin.fileno()), _forward_terminal(process):
-            await asyncio.gather(_pump(process.stdout, sys.stdout.buffer),
-                                 _pump(process.stderr, sys.stderr.buffer))
-            await process.wait(check=False)
-    except (OSError, asyncssh.Error) as exc:
-        raise UnreachableError(f"lost the connection to {target.host}: {exc}") from None
-    finally:
-        conn.close()
+            yield
+
+    process = await _run_process(target, start, terminal)
     return process.exit_status or 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mxcluster import failpoints
+from mxcluster.config import conflicts
 from mxcluster.config.changeset import Changeset, ChangesetId, Op, decode_op
 from mxcluster.config.hlc import Timestamp
 
@@ -173,15 +174,7 @@ class Store:
 
     def unsub_any(self, level: str, candidates: Iterable[str]) -> str | None:
         """The first of CANDIDATES present at LEVEL, or None (one index probe each)."""
-        cur = self.db.cursor()
-        for cand in candidates:
-            row = cur.execute(
-                "SELECT 1 FROM unsub WHERE level = ? AND entry = ? AND present = 1",
-                (level, cand),
-            ).fetchone()
-            if row is not None:
-                return cand
-        return None
+        return first_present(self.db, level, candidates)
 
     def version_vector(self) -> dict[str, int]:
         rows = self.db.execute("SELECT origin, max(seq) FROM changesets GROUP BY origin")
@@ -235,52 +228,21 @@ class Store:
 
     def conflicts(self, include_resolved: bool = False) -> list[dict[str, Any]]:
         """Conflict records: both versions of a block written concurrently."""
-        rows = self.db.execute(
-            "SELECT id, level, block, winner_hlc, winner_origin, winner_seq, winner_value, "
-            "loser_hlc, loser_origin, loser_seq, loser_value, resolved FROM conflicts "
-            + ("" if include_resolved else "WHERE resolved = 0 ") + "ORDER BY id"
-        )
-        out = []
-        for r in rows:
-            out.append({
-                "id": r[0], "level": r[1], "block": r[2],
-                "winner": {"hlc": r[3], "commit": f"{r[4]}-{r[5]}",
-                           "value": None if r[6] is None else json.loads(r[6])},
-                "loser": {"hlc": r[7], "commit": f"{r[8]}-{r[9]}",
-                          "value": None if r[10] is None else json.loads(r[10])},
-                "resolved": bool(r[11]),
-            })
-        return out
+        return conflicts.listing(self.db, include_resolved)
 
     def resolve_conflicts(self, level: str, block: str) -> int:
         """Mark the conflicts of (LEVEL, BLOCK) resolved; returns how many."""
-        cur = self.db.execute(
-            "UPDATE conflicts SET resolved = 1 WHERE level = ? AND block = ? AND resolved = 0",
-            (level, block),
-        )
-        return cur.rowcount
+        return conflicts.resolve(self.db, level, block)
 
     def commitlog(self, limit: int = 20) -> list[LogEntry]:
-        rows = self.db.execute(
-            "SELECT origin, seq, hlc, author, comment, machine, nops FROM changesets "
-            "ORDER BY hlc DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            LogEntry(ChangesetId(o, s), Timestamp.decode(h), a, c, m, n)
-            for o, s, h, a, c, m, n in rows
-        ]
+        rows = self.db.execute(_LOG_SELECT + "ORDER BY hlc DESC LIMIT ?", (limit,))
+        return [_log_entry(row) for row in rows]
 
     def log_entry(self, cid: ChangesetId) -> LogEntry | None:
         row = self.db.execute(
-            "SELECT origin, seq, hlc, author, comment, machine, nops FROM changesets "
-            "WHERE origin = ? AND seq = ?",
-            (cid.origin, cid.seq),
+            _LOG_SELECT + "WHERE origin = ? AND seq = ?", (cid.origin, cid.seq)
         ).fetchone()
-        if row is None:
-            return None
-        o, s, h, a, c, m, n = row
-        return LogEntry(ChangesetId(o, s), Timestamp.decode(h), a, c, m, n)
+        return None if row is None else _log_entry(row)
 
     def changeset_ops(self, cid: ChangesetId, limit: int | None = None) -> list[Op]:
         rows = self.db.execute(
@@ -353,26 +315,6 @@ class Store:
         self._apply_batch(cs, batch, hlc, origin, seq)
         return n
 
-    def _record_conflict(self, cs: Changeset, op: Op, value: str | None) -> None:
-        """Keep the losing version when CS writes a block concurrently with the stored one."""
-        row = self.db.execute(
-            "SELECT value, hlc, origin, seq FROM blocks WHERE level = ? AND block = ?",
-            (op.level, op.block),
-        ).fetchone()
-        if row is None or cs.covers(ChangesetId(row[2], row[3])):
-            return
-        if row[0] == value:
-            return  # both sides wrote the same content: nothing was overwritten
-        mine = (cs.hlc.encode(), cs.id.origin, cs.id.seq, value)
-        theirs = (row[1], row[2], row[3], row[0])
-        winner, loser = (mine, theirs) if mine[0] > theirs[0] else (theirs, mine)
-        self.db.execute(
-            "INSERT INTO conflicts (level, block, winner_hlc, winner_origin, winner_seq, "
-            "winner_value, loser_hlc, loser_origin, loser_seq, loser_value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (op.level, op.block, *winner, *loser),
-        )
-
     def _apply_batch(
         self, cs: Changeset, batch: list[tuple[int, Op]], hlc: str, origin: str, seq: int
     ) -> None:
@@ -392,7 +334,7 @@ class Store:
         for _, op in batch:
             if op.op in ("set", "delete"):
                 value = json.dumps(op.value, sort_keys=True) if op.op == "set" else None
-                self._record_conflict(cs, op, value)
+                conflicts.record(self.db, cs, op, value)
                 self.db.execute(_UPSERT_BLOCK, (op.level, op.block, value, hlc, origin, seq))
             elif op.op == "clear":
                 context = json.dumps(op.context or {}, sort_keys=True)
@@ -430,30 +372,27 @@ WHERE level = ? AND present = 1
 """
 
 
+_LOG_SELECT = "SELECT origin, seq, hlc, author, comment, machine, nops FROM changesets "
+
+
+def _log_entry(row: tuple[Any, ...]) -> LogEntry:
+    origin, seq, hlc, author, comment, machine, nops = row
+    return LogEntry(ChangesetId(origin, seq), Timestamp.decode(hlc), author, comment,
+                    machine, nops)
+
+
+def first_present(db: sqlite3.Connection, level: str, candidates: Iterable[str]) -> str | None:
+    """The first of CANDIDATES present in LEVEL's unsubscribe table (an index probe each)."""
+    for cand in candidates:
+        row = db.execute(
+            "SELECT 1 FROM unsub WHERE level = ? AND entry = ? AND present = 1", (level, cand)
+        ).fetchone()
+        if row is not None:
+            return cand
+    return None
+
+
 def _block_row(row: tuple[Any, ...]) -> BlockRow:
     level, block, value, hlc, origin, seq = row
     return BlockRow(level, block, None if value is None else json.loads(value), hlc, origin, seq)
 
-
-class UnsubReader:
-    """A read-only connection for matching recipients from the mail path's thread.
-
-    WAL lets it read while the store thread writes; it never writes, so the one-writer
-    rule of ``Store`` holds. Matching probes a handful of keys per recipient.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def contains_any(self, level: str, candidates: Iterable[str]) -> str | None:
-        for cand in candidates:
-            row = self.db.execute(
-                "SELECT 1 FROM unsub WHERE level = ? AND entry = ? AND present = 1",
-                (level, cand),
-            ).fetchone()
-            if row is not None:
-                return cand
-        return None

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mxcluster.config.store import UnsubReader
+from mxcluster.config.reader import UnsubReader
 from mxcluster.mail import MailEngine, MailSnapshot
 from mxcluster.service.machine import Machine
 from mxcluster.unsubscribe import candidates

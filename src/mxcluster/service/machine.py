@@ -28,7 +28,7 @@ from mxcluster.errors import (
     StateError,
     UsageError,
 )
-from mxcluster.service.session import DELETED, Session, StagedBlock
+from mxcluster.service.session import DELETED, Session, StagedBlock, StagedImport
 from mxcluster.unsubscribe import candidates, read_entries
 from mxcluster.users.passwords import hash_password, verify_password
 from mxcluster.users.roles import Role
@@ -80,8 +80,6 @@ class Machine:
         self.clock = HybridClock(identity.serial, wall_ms, Timestamp.decode(last) if last else None)
         self.commit_hooks: list[CommitHook] = []
         self.started_at = time.time()
-        #: extra sections for 'status' (the mail engine, replication links...)
-        self.status_providers: list[Callable[[], dict[str, Any]]] = []
         #: running services the daemon registered (e.g. "mail": the MailEngine);
         #: commands reach them through follow-ups on the event loop
         self.runtime: dict[str, Any] = {}
@@ -153,9 +151,7 @@ class Machine:
 
     def check_password(self, name: str, password: str) -> Role | None:
         """The user's role when PASSWORD is right, else None (constant work either way)."""
-        user = self.user(name)
-        ok = verify_password(user.get("password_hash") if user else _DUMMY_HASH, password)
-        return Role(user["role"]) if user and ok else None
+        return verify_credentials(self.credentials(name), password)
 
     def check_key(self, name: str, key_line: str) -> Role | None:
         """The user's role when KEY_LINE ('ssh-ed25519 AAAA...') is one of the user's keys."""
@@ -227,7 +223,8 @@ class Machine:
         above = [Level.cluster()]
         if level.kind is LevelKind.MACHINE:
             group = self.group_of(level.name)
-            above.insert(0, Level.group(group)) if group else None
+            if group:
+                above.insert(0, Level.group(group))
         for up in above:
             if self.stored(up, spec.name) is not None:
                 raise StateError(
@@ -288,8 +285,6 @@ class Machine:
             count += 1
         level = self.unsub_level(session)
         digest = _digest(path)
-        from mxcluster.service.session import StagedImport
-
         session.table(level).add("import", StagedImport(str(path), digest.hexdigest(), count))
         return count
 

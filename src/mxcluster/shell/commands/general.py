@@ -127,17 +127,15 @@ def status(ctx: Ctx) -> Result:
         "uptime_seconds": int(time.time() - m.started_at),
         "cluster": m.cluster_name,
     }
-    for provider in m.status_providers:
-        data.update(provider())
     from mxcluster.shell.render import pairs
 
     shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
     shown["cluster"] = shown["cluster"] or "(standalone)"
-    engine = m.runtime.get("mail")
-    if engine is None or (ctx.session.mode.kind.value == "machine"
-                          and ctx.session.mode.name != m.identity.name):
+    from mxcluster.shell.commands.mail import local_engine, mail_status
+
+    engine = local_engine(ctx)
+    if engine is None:
         return Result(data, pairs(shown))
-    from mxcluster.shell.commands.mail import mail_status
 
     async def with_mail() -> Result:
         return mail_status(engine, data, shown)

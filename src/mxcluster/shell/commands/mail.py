@@ -22,11 +22,24 @@ from mxcluster.users.roles import Permission
 DEFAULT_DELAY = 30.0
 
 
-def engine_call(ctx: Ctx, work: Callable[[Any], Awaitable[Result]]) -> Result:
-    """Run WORK(engine) on the event loop; machine:M mode for another M is refused."""
+def _other_machine(ctx: Ctx) -> str | None:
+    """The machine the mode names when it is not the login machine."""
     mode = ctx.session.mode
     if mode.kind is LevelKind.MACHINE and mode.name != ctx.machine.identity.name:
-        raise StateError(f"mail commands for {mode.name} must run on that machine",
+        return mode.name
+    return None
+
+
+def local_engine(ctx: Ctx) -> Any:
+    """The login machine's running mail engine when the mode targets it, else None."""
+    return None if _other_machine(ctx) else ctx.machine.runtime.get("mail")
+
+
+def engine_call(ctx: Ctx, work: Callable[[Any], Awaitable[Result]]) -> Result:
+    """Run WORK(engine) on the event loop; machine:M mode for another M is refused."""
+    other = _other_machine(ctx)
+    if other is not None:
+        raise StateError(f"mail commands for {other} must run on that machine",
                          hint="log in to it, or wait for cluster links (machine:M mode)")
     engine = ctx.machine.runtime.get("mail")
     if engine is None:
@@ -37,12 +50,6 @@ def engine_call(ctx: Ctx, work: Callable[[Any], Awaitable[Result]]) -> Result:
 
 def _target(name: str | None) -> str | None:
     return None if name in (None, "all") else name
-
-
-def _done(text: str, **data: Any) -> Callable[[Any], Awaitable[Result]]:
-    async def finish(_: Any) -> Result:
-        return Result({"ok": True, **data}, text)
-    return finish
 
 
 @shell_command(Permission.CONFIGURE)
@@ -71,26 +78,26 @@ def resumelistener(ctx: Ctx, name: str | None) -> Result:
     return engine_call(ctx, work)
 
 
-@shell_command(Permission.CONFIGURE)
-@click.command("suspenddel")
-@click.pass_obj
-def suspenddel(ctx: Ctx) -> Result:
-    """Pause delivery (mail keeps being accepted and queued)."""
-    async def work(engine: Any) -> Result:
-        await engine.suspend_delivery()
-        return Result({"delivery": "suspended"}, "Delivery suspended.")
-    return engine_call(ctx, work)
+def _plain(name: str, doc: str, method: str, data: dict[str, Any], text: str) -> click.Command:
+    """A mail command without arguments that calls one engine method."""
+
+    @click.command(name, help=doc)
+    @click.pass_obj
+    def command(ctx: Ctx) -> Result:
+        async def work(engine: Any) -> Result:
+            await getattr(engine, method)()
+            return Result(data, text)
+        return engine_call(ctx, work)
+
+    return shell_command(Permission.CONFIGURE)(command)
 
 
-@shell_command(Permission.CONFIGURE)
-@click.command("resumedel")
-@click.pass_obj
-def resumedel(ctx: Ctx) -> Result:
-    """Resume delivery."""
-    async def work(engine: Any) -> Result:
-        await engine.resume_delivery()
-        return Result({"delivery": "active"}, "Delivery resumed.")
-    return engine_call(ctx, work)
+suspenddel = _plain("suspenddel", "Pause delivery (mail keeps being accepted and queued).",
+                    "suspend_delivery", {"delivery": "suspended"}, "Delivery suspended.")
+resumedel = _plain("resumedel", "Resume delivery.", "resume_delivery",
+                   {"delivery": "active"}, "Delivery resumed.")
+resume = _plain("resume", "Resume all listeners and delivery.", "resume",
+                {"suspended": False}, "Listeners and delivery resumed.")
 
 
 @shell_command(Permission.CONFIGURE)
@@ -103,17 +110,6 @@ def suspend(ctx: Ctx, delay: float) -> Result:
     async def work(engine: Any) -> Result:
         await engine.suspend(delay)
         return Result({"suspended": True}, "Listeners and delivery suspended.")
-    return engine_call(ctx, work)
-
-
-@shell_command(Permission.CONFIGURE)
-@click.command("resume")
-@click.pass_obj
-def resume(ctx: Ctx) -> Result:
-    """Resume all listeners and delivery."""
-    async def work(engine: Any) -> Result:
-        await engine.resume()
-        return Result({"suspended": False}, "Listeners and delivery resumed.")
     return engine_call(ctx, work)
 
 
