@@ -110,12 +110,10 @@ def machine(store: Store, identity: Identity, wall: FakeWall) -> Machine:
 
 @pytest.fixture
 def clustered(machine: Machine) -> Machine:
-    """The machine as the only member of cluster ``prod`` (no group).
+    """The machine as the only member of cluster ``prod`` (``clusterconfig create``)."""
+    from mxcluster.service import cluster
 
-    Stand-in until ``clusterconfig create`` exists: ``Machine.standalone`` is decided by
-    the store's ``cluster`` metadata, so setting it is what a created cluster looks like.
-    """
-    machine.store.set_meta("cluster", "prod")
+    cluster.create(machine, "admin", "prod")
     return machine
 
 

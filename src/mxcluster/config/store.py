@@ -100,6 +100,8 @@ class Store:
         # 64 MiB page cache: a 1M-entry import touches three large B-trees at random
         self.db.execute("PRAGMA cache_size=-65536")
         self.db.executescript(_SCHEMA)
+        #: bumped by every write: readers cache derived views (membership) against it
+        self.generation = 0
         self._migrate()
         if self.meta("store_schema") is None:
             self.set_meta("store_schema", STORE_SCHEMA)
@@ -120,6 +122,7 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
+        self.generation += 1
         self.db.execute(
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
@@ -292,6 +295,7 @@ class Store:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
+        self.generation += 1
         failpoints.hit("commit.after_fsync")
         if nops >= _BIG_CHANGESET:  # give the disk back: SQLite never shrinks the WAL
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

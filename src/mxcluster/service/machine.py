@@ -28,6 +28,8 @@ from mxcluster.errors import (
     StateError,
     UsageError,
 )
+from mxcluster.membership import model as membership_model
+from mxcluster.membership.model import Membership
 from mxcluster.service.session import DELETED, Session, StagedBlock, StagedImport
 from mxcluster.unsubscribe import candidates, read_entries
 from mxcluster.users.passwords import hash_password, verify_password
@@ -57,6 +59,9 @@ class Identity:
     serial: str
     data_dir: Path
     fingerprint: str = ""
+    #: where peers reach this machine's SSH service (machine.json)
+    address: str = "127.0.0.1"
+    ssh_port: int = 2222
 
 
 CommitHook = Callable[[ChangesetId], None]
@@ -83,16 +88,25 @@ class Machine:
         #: running services the daemon registered (e.g. "mail": the MailEngine);
         #: commands reach them through follow-ups on the event loop
         self.runtime: dict[str, Any] = {}
+        self._membership: tuple[int, Membership] | None = None
 
-    # -- topology (standalone until clusters arrive) ---------------------------------
+    # -- topology: the replicated membership ------------------------------------------
+
+    def membership(self) -> Membership:
+        """The cluster as this machine sees it (cached until the store changes)."""
+        gen = self.store.generation
+        if self._membership is None or self._membership[0] != gen:
+            self._membership = (gen, membership_model.read(self.store))
+        return self._membership[1]
 
     @property
     def standalone(self) -> bool:
-        return self.store.meta("cluster") is None
+        """True unless this machine is a member (connected or disconnected) of a cluster."""
+        return not self.membership().is_member(self.identity.serial)
 
     @property
     def cluster_name(self) -> str | None:
-        return self.store.meta("cluster")
+        return None if self.standalone else self.membership().cluster
 
     @property
     def self_level(self) -> Level:
@@ -103,13 +117,15 @@ class Machine:
         return self.self_level if self.standalone else Level.cluster()
 
     def group_of(self, machine: str) -> str | None:
-        return None
+        return None if self.standalone else self.membership().group_of(machine)
 
     def machines(self) -> list[str]:
-        return [self.identity.name]
+        if self.standalone:
+            return [self.identity.name]
+        return [m.name for m in self.membership().machines]
 
     def groups(self) -> list[str]:
-        return []
+        return [] if self.standalone else list(self.membership().groups)
 
     def check_level(self, spec: BlockSpec, level: Level) -> None:
         """Refuse LEVEL for SPEC (or an unknown group/machine) with a helpful message."""
