@@ -114,7 +114,8 @@ class Daemon:
     def _open_machine(self) -> Machine:
         store = Store(self.data_dir / DB_FILE)
         ident = Identity(self.info.name, self.info.serial, self.data_dir,
-                         fingerprint(self.data_dir / HOST_KEY_FILE))
+                         fingerprint(self.data_dir / HOST_KEY_FILE), self.info.address,
+                         self.info.ssh_port)
         machine = Machine(store, ident)
         machine.started_at = self.started
         return machine
@@ -132,6 +133,31 @@ class Daemon:
         mail = MailWiring(self.machine, self.store_thread.run)
         await mail.start()
         self.services.append(mail)
+        links = await self._start_links(mail)
+        ssh.peer_gate = links
+        self.services.append(links)
+
+    async def _start_links(self, mail: Any) -> Any:
+        """The replication core and the peer mesh (``mxcluster.peers``)."""
+        from mxcluster.daemon.control import ControlServer
+        from mxcluster.peers.links import LinkManager
+        from mxcluster.replication.replicator import Replicator
+
+        machine = self.machine
+        assert machine is not None
+        run = self.store_thread.run
+        core = await run(lambda: Replicator(
+            machine.store, machine.clock, serial=machine.identity.serial,
+            name=machine.identity.name, version=machine.version,
+            wall_ms=lambda: int(time.time() * 1000)))
+        links = LinkManager(core, run, self.data_dir / HOST_KEY_FILE,
+                            on_applied=lambda cid: mail.changed(),
+                            on_membership=mail.changed,
+                            control_handler=ControlServer(machine, run))
+        machine.runtime.update(replication=core, links=links, run_in_store=run)
+        machine.commit_hooks.append(links.committed)
+        await links.start()
+        return links
 
 
 def serve(data_dir: Path) -> None:

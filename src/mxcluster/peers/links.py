@@ -18,11 +18,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncssh
+
 from mxcluster.config.changeset import ChangesetId
 from mxcluster.errors import MxclusterError, ValidationError
-from mxcluster.membership.model import Membership
+from mxcluster.membership.model import MachineInfo, Membership
 from mxcluster.membership.states import AdminState
-from mxcluster.peers.transport import PeerAddress, PeerChannel, dial
+from mxcluster.peers import control
+from mxcluster.peers.transport import PREPARED, PeerAddress, PeerChannel, dial
 from mxcluster.replication.effects import (
     Applied,
     Close,
@@ -37,6 +40,8 @@ from mxcluster.replication.replicator import Replicator
 
 T = TypeVar("T")
 RunInStore = Callable[[Callable[[], T]], Awaitable[T]]
+#: answers one control request: (the asking peer's serial, the request) -> the answer
+ControlHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 log = logging.getLogger("mxcluster.peers")
 
 BACKOFF_START = 0.5
@@ -49,11 +54,15 @@ class LinkManager:
 
     def __init__(self, replicator: Replicator, run_in_store: RunInStore[Any],
                  host_key: Path, *, on_applied: Callable[[ChangesetId], None] = lambda c: None,
+                 on_membership: Callable[[], None] = lambda: None,
+                 control_handler: ControlHandler | None = None,
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.core = replicator
         self.run_in_store = run_in_store
         self.host_key = host_key
         self.on_applied = on_applied
+        self.on_membership = on_membership
+        self.control_handler = control_handler
         self.wall_ms = wall_ms
         self.serial = replicator.serial
         self._channels: dict[str, PeerChannel] = {}
@@ -75,6 +84,7 @@ class LinkManager:
         for chan in list(self._channels.values()):
             chan.close()
         await asyncio.gather(*self._dialers.values(), *self._tasks, return_exceptions=True)
+        await self.run_in_store(self.core.close)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -123,17 +133,71 @@ class LinkManager:
             await asyncio.sleep(TICK_SECONDS)
             await self.execute(await self.run_in_store(partial(self.core.tick, self.wall_ms())))
 
+    def join_via(self, peer: PeerAddress) -> None:
+        """Link to PEER, the member that just admitted us, until membership takes over.
+
+        A joiner knows nothing of its cluster until the first link replicates it, so it
+        dials the member it joined through (retrying) until it sees itself a member;
+        from then on ``reconcile`` keeps the mesh as for everyone else.
+        """
+        self._spawn(self._join_link(peer))
+
+    async def _join_link(self, peer: PeerAddress) -> None:
+        delay = BACKOFF_START
+        while not await self.run_in_store(self._is_member):
+            try:
+                chan = await dial(peer, self.host_key)
+                delay = BACKOFF_START
+                await self.run_channel(peer.serial, chan)
+            except MxclusterError as exc:
+                log.info("joining through %s:%d: %s", peer.address, peer.port, exc)
+            await asyncio.sleep(delay)
+            delay = min(BACKOFF_MAX, delay * 2)
+
+    def _is_member(self) -> bool:
+        return self.core.membership().is_member(self.serial)
+
+    async def request(self, target: MachineInfo, payload: dict[str, Any]) -> Any:
+        """Send a control request to the member TARGET; its answer (or its error)."""
+        peer = PeerAddress(target.serial, target.address, target.ssh_port, target.fingerprint)
+        return await control.request(peer, self.host_key, payload)
+
     # -- PeerGate: inbound channels ----------------------------------------------------
 
     async def authorize(self, fingerprint: str) -> str | None:
+        """The serial owning key FINGERPRINT; ``prepjoin:NAME`` for a pre-authorised key."""
         membership: Membership = await self.run_in_store(self.core.membership)
         for m in membership.all_machines:
             if m.fingerprint == fingerprint:
                 return m.serial if m.state is not AdminState.REMOVED else None
+        for prep in membership.prepjoins:
+            if key_fingerprint(prep.key) == fingerprint:
+                return PREPARED + prep.name
         return None
 
     async def serve(self, serial: str, channel: PeerChannel) -> None:
         await self.run_channel(serial, channel)
+
+    async def control(self, serial: str, channel: PeerChannel) -> None:
+        """Answer one control request from SERIAL."""
+        try:
+            req = await control.read_request(channel)
+        except (MxclusterError, TimeoutError) as exc:
+            log.warning("bad control request from %s: %s", serial, exc)
+            return
+        if req is None:
+            return
+        try:
+            if self.control_handler is None:
+                raise MxclusterError("this machine answers no control requests")
+            body = {"ok": await self.control_handler(serial, req)}
+        except MxclusterError as exc:
+            body = control.error_reply(exc)
+        except Exception:
+            log.exception("control request from %s failed", serial)
+            body = control.error_reply(MxclusterError("internal error on the peer; see its log"))
+        with contextlib.suppress(OSError, ConnectionError, asyncssh.Error):
+            await control.reply(channel, body)
 
     # -- one link -------------------------------------------------------------------
 
@@ -196,6 +260,7 @@ class LinkManager:
         elif isinstance(effect, Applied):
             self.on_applied(effect.cid)
         elif isinstance(effect, MembershipChanged):
+            self.on_membership()
             self._spawn(self.reconcile())
         elif isinstance(effect, Flattened):
             log.warning("this machine was removed from its cluster; now standalone (%s)",
@@ -206,3 +271,11 @@ class LinkManager:
     def link_view(self) -> list[Any]:
         """Per peer link information (store thread)."""
         return self.core.link_info()
+
+
+def key_fingerprint(key_line: str) -> str | None:
+    """The SHA256 fingerprint of an OpenSSH public key line; None when it is not one."""
+    try:
+        return str(asyncssh.import_public_key(key_line.strip()).get_fingerprint("sha256"))
+    except (asyncssh.KeyImportError, ValueError):
+        return None

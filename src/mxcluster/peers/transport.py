@@ -23,6 +23,11 @@ log = logging.getLogger("mxcluster.peers")
 
 PEER_USER = "mxcluster-peer"
 PEER_SUBSYSTEM = "mxcluster-peer"
+#: one request, one reply: control requests (machine:M commands, prepared joins, checks)
+CONTROL_SUBSYSTEM = "mxcluster-control"
+#: the prefix of the identity ``PeerGate.authorize`` gives a key pre-authorised by
+#: ``prepjoin``: such a machine may ask to be admitted, nothing else
+PREPARED = "prepjoin:"
 #: a dead peer is noticed within 3 s * 3 = 9 s (issue 3: "within 10 seconds")
 KEEPALIVE_INTERVAL = 3.0
 KEEPALIVE_COUNT = 3
@@ -83,7 +88,8 @@ class _PinnedHost(asyncssh.SSHClient):
         return self._fingerprint is None or self.seen == self._fingerprint
 
 
-async def dial(peer: PeerAddress, host_key: Path) -> PeerChannel:
+async def dial(peer: PeerAddress, host_key: Path,
+               subsystem: str = PEER_SUBSYSTEM) -> PeerChannel:
     """Open a peer channel to PEER, proving our identity with HOST_KEY."""
     pin = _PinnedHost(peer.fingerprint)
     try:
@@ -93,14 +99,32 @@ async def dial(peer: PeerAddress, host_key: Path) -> PeerChannel:
             password=None, kbdint_auth=False, keepalive_interval=KEEPALIVE_INTERVAL,
             keepalive_count_max=KEEPALIVE_COUNT), CONNECT_TIMEOUT)
     except asyncssh.HostKeyNotVerifiable:
-        raise AuthError(f"{peer.address}:{peer.port} presented host key {pin.seen}, "
-                        f"not the pinned {peer.fingerprint}") from None
+        raise HostKeyMismatch(peer.address, peer.port, pin.seen, peer.fingerprint) from None
     except asyncssh.PermissionDenied:
         raise AuthError(f"{peer.address}:{peer.port} refused our machine key") from None
     except (OSError, asyncssh.Error, TimeoutError) as exc:
         raise UnreachableError(f"cannot reach {peer.address}:{peer.port}: {exc}") from None
-    writer, reader, _ = await conn.open_session(subsystem=PEER_SUBSYSTEM)
+    try:
+        writer, reader, _ = await conn.open_session(subsystem=subsystem)
+    except (OSError, asyncssh.Error) as exc:
+        conn.close()
+        raise UnreachableError(f"{peer.address}:{peer.port} refused the {subsystem} "
+                               f"channel: {exc}") from None
     return PeerChannel(reader, writer, conn)
+
+
+class HostKeyMismatch(AuthError):
+    """The machine at an address did not present the host key expected of it."""
+
+    def __init__(self, address: str, port: int, seen: str | None,
+                 expected: str | None) -> None:
+        self.seen = seen
+        if expected:
+            message = (f"{address}:{port} presented host key {seen}, not the expected "
+                       f"{expected}")
+        else:
+            message = f"{address}:{port} presented host key {seen}, which is not trusted"
+        super().__init__(message, hint="check the fingerprint on that machine ('version')")
 
 
 class PeerGate(Protocol):
@@ -111,3 +135,6 @@ class PeerGate(Protocol):
 
     async def serve(self, serial: str, channel: PeerChannel) -> None:
         """Run an inbound peer channel until it ends."""
+
+    async def control(self, serial: str, channel: PeerChannel) -> None:
+        """Answer the one control request on an inbound control channel."""

@@ -109,6 +109,14 @@ class CommandInfo:
 
 REGISTRY: dict[str, CommandInfo] = {}
 
+#: commands that act on one machine's running services (SPEC §3): in mode
+#: ``machine:M`` for another machine M they run on M, over the peer link
+MACHINE_COMMANDS = frozenset({
+    "status", "suspendlistener", "resumelistener", "suspenddel", "resumedel", "suspend",
+    "resume", "showqueue", "delivernow", "deleterecipients", "bouncerecipients",
+    "redirectrecipients", "findevent",
+})
+
 
 def shell_command(permission: Permission) -> Callable[[C], C]:
     """Register a click command (or group) as a shell command needing PERMISSION."""
@@ -192,6 +200,10 @@ class Shell:
         if "--help" in args[1:]:  # click would print to the daemon's stdout
             args = ["help", *[a for a in args[:2] if not a.startswith("-")]]
         try:
+            remote = self._remote(args)
+            if remote is not None:
+                return Outcome(then=partial(_forward, self.machine, self.session, remote,
+                                            line, json_output))
             result = self._run(args)
         except MxclusterError as exc:
             return _error(exc, json_output)
@@ -208,6 +220,16 @@ class Shell:
         if result.then is not None:
             return Outcome(then=partial(_follow, result.then, line, json_output))
         return _render(result, json_output)
+
+    def _remote(self, args: list[str]) -> str | None:
+        """The machine a machine-only command must run on, when it is not this one."""
+        mode = self.session.mode
+        if args[0] not in MACHINE_COMMANDS or mode.kind.value != "machine" or (
+                mode.name == self.machine.identity.name):
+            return None
+        info = REGISTRY[args[0]]
+        require(self.session.role, sub_permission(info, args[1:]), args[0])
+        return mode.name
 
     def _run(self, args: list[str]) -> Result:
         info = REGISTRY.get(args[0])
@@ -244,6 +266,24 @@ async def _follow(then: FollowUp, line: str, json_output: bool) -> Outcome:
         log.exception("command failed: %s", line)
         return _error(MxclusterError("internal error; see the daemon log"), json_output)
     return _render(result, json_output)
+
+
+async def _forward(machine: Machine, session: Session, target: str, line: str,
+                   json_output: bool) -> Outcome:
+    """Run LINE on machine TARGET for this session's user; its outcome as if local."""
+    links = machine.runtime.get("links")
+    try:
+        if links is None:
+            raise MxclusterError(f"cannot reach {target}: the cluster links are not running")
+        info = machine.membership().find(target)
+        if json_output and "--json" not in line.split():
+            line += " --json"
+        reply = await links.request(info, {"op": "exec", "user": session.user,
+                                           "role": session.role.value, "line": line})
+    except MxclusterError as exc:
+        return _error(exc, json_output)
+    return Outcome(int(reply.get("exit_code", 1)), str(reply.get("stdout", "")),
+                   str(reply.get("stderr", "")))
 
 
 async def run_line(run_in_store: Callable[[Callable[[], Outcome]], Awaitable[Outcome]],

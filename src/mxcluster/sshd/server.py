@@ -18,7 +18,14 @@ from typing import Any
 
 import asyncssh
 
-from mxcluster.peers.transport import PEER_SUBSYSTEM, PEER_USER, PeerChannel, PeerGate
+from mxcluster.peers.transport import (
+    CONTROL_SUBSYSTEM,
+    PEER_SUBSYSTEM,
+    PEER_USER,
+    PREPARED,
+    PeerChannel,
+    PeerGate,
+)
 from mxcluster.service.machine import Machine, verify_credentials
 from mxcluster.sshd.session import AdminSession, Login, RunInStore
 from mxcluster.users.roles import Role
@@ -88,10 +95,20 @@ class SSHService:
 
 async def _run_peer(gate: PeerGate | None, serial: str, stdin: asyncssh.SSHReader[str],
                     stdout: asyncssh.SSHWriter[str]) -> None:
-    if gate is None or stdin.channel.get_subsystem() != PEER_SUBSYSTEM:
-        stdout.close()
-        return
-    await gate.serve(serial, PeerChannel(stdin, stdout))
+    """Hand a peer's channel to the gate: replication link or one control request.
+
+    A machine known only by a ``prepjoin`` may send a control request (to be admitted)
+    and nothing else.
+    """
+    subsystem = stdin.channel.get_subsystem()
+    channel = PeerChannel(stdin, stdout)
+    if gate is not None and subsystem == CONTROL_SUBSYSTEM:
+        await gate.control(serial, channel)
+    elif gate is not None and subsystem == PEER_SUBSYSTEM and not serial.startswith(PREPARED):
+        await gate.serve(serial, channel)
+    else:
+        log.warning("refused %s channel %r from %s", "peer", subsystem, serial)
+    channel.close()
 
 
 class LoginServer(asyncssh.SSHServer):

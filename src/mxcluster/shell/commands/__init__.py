@@ -2,8 +2,11 @@
 
 from mxcluster.shell.commands import (  # noqa: F401
     blocks,
+    check,
+    cluster,
     general,
     history,
+    joining,
     listeners,
     mail,
     unsub,

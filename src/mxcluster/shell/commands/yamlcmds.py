@@ -41,7 +41,10 @@ def level_configs(m: Machine, levels: list[Level], secrets: bool,
 
 
 def all_levels(m: Machine) -> list[Level]:
-    return [Level.parse(text) for text in m.store.levels()]
+    """The levels holding settings; a standalone machine (even a removed one that still
+    holds its old cluster's data) has its own level only."""
+    levels = [Level.parse(text) for text in m.store.levels()]
+    return [lv for lv in levels if lv == m.self_level] if m.standalone else levels
 
 
 @shell_command(Permission.SHOW)
