@@ -48,6 +48,12 @@ SETTINGS: dict[str, Setting] = {
             "action) makes the process SIGKILL itself at that point, `raise` raises "
             "`FailpointHit`. Read at start-up. Never set in production.",
         ),
+        Setting(
+            "MXCLUSTER_VERSION", "", "`mxcluster serve`",
+            "The software version the machine reports to its peers and in `version` "
+            "(empty: the installed package's). For tests of mixed-version clusters "
+            "(version-mismatch links, refused joins); never set in production.",
+        ),
     ]
 }
 

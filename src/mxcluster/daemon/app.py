@@ -22,6 +22,7 @@ from typing import IO, Any, TypeVar
 
 import asyncssh
 
+from mxcluster import __version__, settings
 from mxcluster.config.store import Store
 from mxcluster.errors import StateError
 from mxcluster.provision.setup import DB_FILE, HOST_KEY_FILE, MachineFile
@@ -116,7 +117,7 @@ class Daemon:
         ident = Identity(self.info.name, self.info.serial, self.data_dir,
                          fingerprint(self.data_dir / HOST_KEY_FILE), self.info.address,
                          self.info.ssh_port)
-        machine = Machine(store, ident)
+        machine = Machine(store, ident, version=settings.get("MXCLUSTER_VERSION") or __version__)
         machine.started_at = self.started
         return machine
 
