@@ -118,7 +118,7 @@ def setup_machine(tmp: Path, name: str = "mail1.example.com",
     subprocess.run(
         [str(BIN / "mxcluster"), "setup", "--data-dir", str(data), "--hostname", name,
          "--address", address, "--ssh-port", str(port), "--admin-password-file", str(pw)],
-        check=True, capture_output=True, env={**os.environ, **FAST_HASH})
+        check=True, capture_output=True, text=True, env={**os.environ, **FAST_HASH})
     return MachineProc(data, name, address, port)
 
 
