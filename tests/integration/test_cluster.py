@@ -6,13 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.integration.cluster import (
     commits,
     domains,
     entries,
     form,
-    join,
     listing,
     machines,
     ok,
