@@ -47,6 +47,8 @@ log = logging.getLogger("mxcluster.peers")
 BACKOFF_START = 0.5
 BACKOFF_MAX = 15.0
 TICK_SECONDS = 1.0
+#: how often, at most, a removed machine that has not heard of it yet is retried
+REMOVED_RETRY_MAX = 60.0
 
 
 class LinkManager:
@@ -67,6 +69,9 @@ class LinkManager:
         self.serial = replicator.serial
         self._channels: dict[str, PeerChannel] = {}
         self._dialers: dict[str, asyncio.Task[None]] = {}
+        #: removed machines that showed they know it, and the tasks telling the others
+        self._told: set[str] = set()
+        self._tellers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -79,11 +84,12 @@ class LinkManager:
         self._spawn(self._ticker())
 
     async def stop(self) -> None:
-        for task in [*self._dialers.values(), *self._tasks]:
+        tasks = [*self._dialers.values(), *self._tellers.values(), *self._tasks]
+        for task in tasks:
             task.cancel()
         for chan in list(self._channels.values()):
             chan.close()
-        await asyncio.gather(*self._dialers.values(), *self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.run_in_store(self.core.close)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -104,6 +110,12 @@ class LinkManager:
         membership: Membership = await self.run_in_store(self.core.membership)
         wanted = {m.serial: m for m in membership.machines
                   if m.serial != self.serial and m.state is not AdminState.REMOVED}
+        tell = {m.serial for m in membership.all_machines
+                if m.state is AdminState.REMOVED and m.serial != self.serial} - self._told
+        for serial, task in list(self._tellers.items()):
+            if serial not in tell:
+                task.cancel()
+                del self._tellers[serial]
         for serial, task in list(self._dialers.items()):
             if serial not in wanted:
                 task.cancel()
@@ -112,8 +124,37 @@ class LinkManager:
             return
         for serial, info in wanted.items():
             if self.serial < serial and serial not in self._dialers:
-                peer = PeerAddress(serial, info.address, info.ssh_port, info.fingerprint)
-                self._dialers[serial] = asyncio.ensure_future(self._dial_forever(peer))
+                self._dialers[serial] = asyncio.ensure_future(self._dial_forever(_address(info)))
+        for info in membership.all_machines:
+            if info.serial in tell and info.serial not in self._tellers:
+                self._tellers[info.serial] = asyncio.ensure_future(
+                    self._tell_removed(_address(info)))
+
+    async def _tell_removed(self, peer: PeerAddress) -> None:
+        """Dial a removed machine until it knows (it may have been down at the time).
+
+        Its key is revoked here, so it cannot reach us; we reach it instead, and our
+        hello carries the removal. It then flattens itself and says so in its hello.
+        """
+        delay = 1.0
+        while True:
+            try:
+                chan = await dial(peer, self.host_key)
+                try:
+                    await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
+                    theirs = await asyncio.wait_for(self._first_hello(peer.serial, chan), 30)
+                finally:
+                    chan.close()
+                rec = theirs.states.get(peer.serial) if theirs is not None else None
+                if rec is not None and rec.state is AdminState.REMOVED:
+                    log.info("%s knows it was removed", peer.serial)
+                    self._told.add(peer.serial)
+                    self._tellers.pop(peer.serial, None)
+                    return
+            except (MxclusterError, TimeoutError) as exc:
+                log.debug("telling %s of its removal: %s", peer.serial, exc)
+            await asyncio.sleep(delay)
+            delay = min(REMOVED_RETRY_MAX, delay * 2)
 
     async def _dial_forever(self, peer: PeerAddress) -> None:
         delay = BACKOFF_START
@@ -271,6 +312,10 @@ class LinkManager:
     def link_view(self) -> list[Any]:
         """Per peer link information (store thread)."""
         return self.core.link_info()
+
+
+def _address(info: MachineInfo) -> PeerAddress:
+    return PeerAddress(info.serial, info.address, info.ssh_port, info.fingerprint)
 
 
 def key_fingerprint(key_line: str) -> str | None:
