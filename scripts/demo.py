@@ -1,7 +1,8 @@
-"""`make demo`: three local machines on 127.0.0.11-13, each with its own data directory.
+"""`make demo`: a cluster of three local machines on 127.0.0.11-13.
 
-Creates them on first run under ./demo/, starts one `mxcluster serve` per machine, tells
-you how to log in, and stops them cleanly on Ctrl-C.
+Creates them on first run under ./demo/, starts one `mxcluster serve` per machine, forms
+cluster ``demo`` (mail1 creates it, mail2 and mail3 join), configures the mail path once
+at cluster level (it replicates), tells you how to log in, and stops them on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -69,8 +70,29 @@ def cli(address: str, *commands: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "MXCLUSTER_PASSWORD": PASSWORD})
 
 
+def form_cluster() -> bool:
+    """mail1 creates cluster ``demo``; the others join it (each step only once)."""
+    first = MACHINES[0][1]
+    pw = DEMO / "admin-password"
+    if '"cluster":null' in cli(first, "clusterconfig list --json").stdout:
+        out = cli(first, "clusterconfig create demo")
+        if out.returncode:
+            print(f"could not create the cluster: {out.stderr.strip()}", file=sys.stderr)
+            return False
+    for name, address in MACHINES[1:]:
+        if '"cluster":null' not in cli(address, "clusterconfig list --json").stdout:
+            continue
+        out = cli(address, f"clusterconfig join {first} --password-file {pw} "
+                  "--accept-fingerprint")
+        if out.returncode:
+            print(f"{name} could not join: {out.stderr.strip()}", file=sys.stderr)
+            return False
+    return True
+
+
 def configure_mail(address: str) -> None:
-    """A public listener on :2525 for example.com, routed to the demo sink (once)."""
+    """A public listener on :2525 for example.com, routed to the demo sink (once, at
+    cluster level: it replicates to every machine)."""
     if '"In"' in cli(address, "listenerconfig print --json").stdout:
         return
     out = cli(address, f"listenerconfig new In --type public --interface Management "
@@ -105,7 +127,8 @@ def main() -> int:
         procs.append(subprocess.Popen([str(BIN / "mxcluster"), "serve", "--data-dir",
                                        str(DEMO / name)], stdout=log, stderr=log))
     ok = all(wait_port(addr, 2222, time.monotonic() + 20) for _, addr in MACHINES)
-    print("\nmxcluster demo: three machines are running" if ok else "\nsome machines failed")
+    print("\nmxcluster demo: three machines are running, as cluster 'demo'" if ok
+          else "\nsome machines failed")
     for name, address in MACHINES:
         print(f"  {name:<20} ssh -p 2222 admin@{address}    "
               f"(or: .venv/bin/mxcluster cli --host {address} --user admin)")
@@ -115,8 +138,9 @@ def main() -> int:
 
     sink = Controller(Sink(), hostname=SINK[0], port=SINK[1])
     sink.start()
-    for _, address in MACHINES:
-        configure_mail(address)
+    if form_cluster():
+        print(cli(MACHINES[0][1], "clusterconfig list").stdout)
+    configure_mail(MACHINES[0][1])
     print(f"Mail: each machine listens on :{SMTP_PORT} for example.com and relays to the "
           f"sink at {SINK[0]}:{SINK[1]}; a trickle of mail follows.\n")
     stop = threading.Event()
