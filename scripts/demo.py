@@ -119,7 +119,12 @@ def trickle(stop: threading.Event) -> None:
             print(f"  {name} did not take message {n}: {exc}", flush=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the machines on SIGTERM too
     ensure_machines()
     procs = []
     for name, _ in MACHINES:
