@@ -127,10 +127,18 @@ def status(ctx: Ctx) -> Result:
         "uptime_seconds": int(time.time() - m.started_at),
         "cluster": m.cluster_name,
     }
+    if not m.standalone:
+        from mxcluster.service import cluster
+
+        data["links"] = {x["name"]: x["state"] for x in cluster.listing(m)["machines"]
+                         if x["name"] != m.identity.name}
     from mxcluster.shell.render import pairs
 
     shown = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
     shown["cluster"] = shown["cluster"] or "(standalone)"
+    links = data.get("links")
+    if isinstance(links, dict):
+        shown["links"] = ", ".join(f"{k} {v}" for k, v in links.items()) or "(no peers)"
     from mxcluster.shell.commands.mail import local_engine, mail_status
 
     engine = local_engine(ctx)
