@@ -210,3 +210,25 @@ def test_disconnect_edit_both_sides_reconnect_and_resolve(tmp_path: Path) -> Non
     finally:
         for m in (a, b, c):
             m.kill()
+
+
+def test_a_frozen_peer_is_noticed_within_ten_seconds(tmp_path: Path) -> None:
+    """Keepalives on both ends: a peer that stops answering shows link-down in 10 s,
+    and the link comes back by itself when it answers again."""
+    import signal
+    import time
+
+    a, b = machines(tmp_path, 2, start=41)
+    try:
+        form([a, b])
+        assert b.proc is not None
+        b.proc.send_signal(signal.SIGSTOP)
+        frozen = time.monotonic()
+        wait_for(lambda: states(a)[b.hostname] == "link-down", 12, "link-down on mail41")
+        assert time.monotonic() - frozen < 11
+        b.proc.send_signal(signal.SIGCONT)
+        wait_connected(a, 2, timeout=40)
+        wait_connected(b, 2, timeout=40)
+    finally:
+        for m in (a, b):
+            m.kill()

@@ -20,6 +20,8 @@ import asyncssh
 
 from mxcluster.peers.transport import (
     CONTROL_SUBSYSTEM,
+    KEEPALIVE_COUNT,
+    KEEPALIVE_INTERVAL,
     PEER_SUBSYSTEM,
     PEER_USER,
     PREPARED,
@@ -204,6 +206,7 @@ class LoginServer(asyncssh.SSHServer):
         user = str(self._conn.get_extra_info("username"))
         if user == PEER_USER:
             log.info("peer %s connected from %s", self._peer, self._address)
+            self._conn.set_keepalive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)  # as the dialler
             return
         self._login = Login(user, self._roles[user], self._address)
         self._service.throttle.succeeded(user, self._address)
