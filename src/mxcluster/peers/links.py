@@ -73,13 +73,16 @@ class LinkManager:
         self._told: set[str] = set()
         self._tellers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._effects: asyncio.Queue[list[Effect]] = asyncio.Queue()
+        self._dialing: dict[str, PeerAddress] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.execute(await self.run_in_store(self.core.start))
+        self._spawn(self._executor())
+        self.enqueue(await self.run_in_store(self.core.start))
         await self.reconcile()
         self._spawn(self._ticker())
 
@@ -101,7 +104,7 @@ class LinkManager:
         """Commit hook (runs on the store thread): push CID to every peer."""
         effects = self.core.local_commit(cid)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(lambda: self._spawn(self.execute(effects)))
+            self._loop.call_soon_threadsafe(self.enqueue, effects)
 
     # -- the mesh -------------------------------------------------------------------
 
@@ -117,13 +120,15 @@ class LinkManager:
                 task.cancel()
                 del self._tellers[serial]
         for serial, task in list(self._dialers.items()):
-            if serial not in wanted:
-                task.cancel()
+            info = wanted.get(serial)
+            if info is None or _address(info) != self._dialing.get(serial):
+                task.cancel()  # gone, or reached elsewhere now ('communication')
                 del self._dialers[serial]
         if not membership.is_member(self.serial):
             return
         for serial, info in wanted.items():
             if self.serial < serial and serial not in self._dialers:
+                self._dialing[serial] = _address(info)
                 self._dialers[serial] = asyncio.ensure_future(self._dial_forever(_address(info)))
         for info in membership.all_machines:
             if info.serial in tell and info.serial not in self._tellers:
@@ -172,7 +177,7 @@ class LinkManager:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            await self.execute(await self.run_in_store(partial(self.core.tick, self.wall_ms())))
+            self.enqueue(await self.run_in_store(partial(self.core.tick, self.wall_ms())))
 
     def join_via(self, peer: PeerAddress) -> None:
         """Link to PEER, the member that just admitted us, until membership takes over.
@@ -253,12 +258,12 @@ class LinkManager:
             hello = await self._first_hello(serial, chan)
             if hello is None:
                 return
-            await self.execute(await self.run_in_store(lambda: self.core.link_up(serial, hello)))
+            self.enqueue(await self.run_in_store(lambda: self.core.link_up(serial, hello)))
             await self._pump(serial, chan)
         finally:
             if self._channels.get(serial) is chan:
                 del self._channels[serial]
-                await self.execute(await self.run_in_store(lambda: self.core.link_down(serial)))
+                self.enqueue(await self.run_in_store(lambda: self.core.link_down(serial)))
             chan.close()
 
     async def _first_hello(self, serial: str, chan: PeerChannel) -> Hello | None:
@@ -278,9 +283,27 @@ class LinkManager:
             except ValidationError as exc:
                 log.warning("bad message from %s: %s; closing the link", serial, exc)
                 return
-            await self.execute(await self.run_in_store(partial(self.core.receive, serial, msg)))
+            self.enqueue(await self.run_in_store(partial(self.core.receive, serial, msg)))
 
     # -- effects --------------------------------------------------------------------------
+
+    def enqueue(self, effects: list[Effect]) -> None:
+        """Queue EFFECTS for execution (event loop thread).
+
+        One executor carries out every effect in the order the core produced them:
+        the core is called on one thread, and its results are queued as soon as they
+        come back, so the messages to each peer leave in the core's order.
+        """
+        if effects:
+            self._effects.put_nowait(effects)
+
+    async def _executor(self) -> None:
+        while True:
+            effects = await self._effects.get()
+            try:
+                await self.execute(effects)
+            except Exception:
+                log.exception("carrying out replication effects failed")
 
     async def execute(self, effects: Iterable[Effect]) -> None:
         """Carry out the core's effects, in order."""
