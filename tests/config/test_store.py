@@ -318,6 +318,184 @@ def test_resolved_conflicts_leave_the_open_list(bare_store: Store) -> None:
     assert len(bare_store.conflicts(include_resolved=True)) == 1
 
 
+# -- conflict records settle when a write has seen both versions ------------------------
+
+
+def _conflicted(store: Store) -> None:
+    """A-1 and B-1 write smtproutes concurrently: B-1 wins, A-1 is kept."""
+    store.apply(cs("A", 1, 100, put("cluster", "smtproutes", ["a"])))
+    store.apply(cs("B", 1, 200, put("cluster", "smtproutes", ["b"])))
+
+
+def _open(store: Store) -> list[tuple[str, str]]:
+    return [(c["winner"]["commit"], c["loser"]["commit"]) for c in store.conflicts()]
+
+
+@pytest.mark.parametrize("write", [put("cluster", "smtproutes", ["c"]),
+                                   Op("delete", "cluster", "smtproutes")])
+def test_a_write_that_saw_both_versions_settles_the_conflict(bare_store: Store,
+                                                             write: Op) -> None:
+    """A set or delete of the block by a changeset that had both versions resolves it."""
+    _conflicted(bare_store)
+    bare_store.apply(cs("C", 1, 300, write, context={"A": 1, "B": 1}))
+    assert _open(bare_store) == []
+    [record] = bare_store.conflicts(include_resolved=True)
+    assert record["resolved"] and record["loser"]["commit"] == "A-1"
+
+
+def test_the_loser_origin_writing_again_after_seeing_the_winner_settles(
+        bare_store: Store) -> None:
+    """The loser's own machine counts its earlier commits as seen (same origin, lower seq)."""
+    _conflicted(bare_store)
+    bare_store.apply(cs("A", 2, 300, put("cluster", "smtproutes", ["a2"]), context={"B": 1}))
+    assert _open(bare_store) == []
+
+
+@pytest.mark.parametrize("context", [{"B": 1}, {"A": 1}, {}])
+def test_a_write_that_saw_one_version_only_leaves_the_conflict_open(
+        bare_store: Store, context: dict[str, int]) -> None:
+    """Whoever had not seen both versions did not choose between them: still open."""
+    _conflicted(bare_store)
+    bare_store.apply(cs("C", 1, 300, put("cluster", "smtproutes", ["c"]), context=context))
+    assert ("B-1", "A-1") in _open(bare_store)
+
+
+@pytest.mark.parametrize("write", [put("group:g1", "smtproutes", ["c"]),
+                                   put("cluster", "bounceconfig", ["c"])])
+def test_a_write_of_another_block_or_level_settles_nothing(bare_store: Store,
+                                                           write: Op) -> None:
+    """Only a write of the conflict's own (level, block) settles it."""
+    _conflicted(bare_store)
+    bare_store.apply(cs("C", 1, 300, write, context={"A": 1, "B": 1}))
+    assert _open(bare_store) == [("B-1", "A-1")]
+
+
+def test_settling_replicates_with_the_write(tmp_path: Path) -> None:
+    """Every store that applies the settling write marks its own record resolved."""
+    settle = cs("C", 1, 300, put("cluster", "smtproutes", ["c"]), context={"A": 1, "B": 1})
+    for name, first in (("ab", "A"), ("ba", "B")):
+        store = Store(tmp_path / f"{name}.db")
+        writes = {"A": cs("A", 1, 100, put("cluster", "smtproutes", ["a"])),
+                  "B": cs("B", 1, 200, put("cluster", "smtproutes", ["b"]))}
+        for origin in (first, "B" if first == "A" else "A"):
+            store.apply(writes[origin])
+        store.apply(settle)
+        assert _open(store) == [] and len(store.conflicts(include_resolved=True)) == 1
+        store.close()
+
+
+def test_a_settling_write_leaves_later_concurrent_conflicts_open(bare_store: Store) -> None:
+    """The settling write itself may conflict with a write it had not seen: that stays."""
+    _conflicted(bare_store)
+    bare_store.apply(cs("C", 1, 300, put("cluster", "smtproutes", ["c"]), context={"A": 1, "B": 1}))
+    bare_store.apply(cs("D", 1, 250, put("cluster", "smtproutes", ["d"]), context={"B": 1}))
+    assert _open(bare_store) == [("C-1", "D-1")]
+
+
+# -- apply_many: a backlog in one transaction -------------------------------------------
+
+
+def _backlog() -> list[Changeset]:
+    return [cs("A", 1, 100, put("cluster", "smtproutes", ["a"]), add("a@x.test")),
+            cs("B", 1, 150, put("cluster", "smtproutes", ["b"]), add("b@x.test")),
+            cs("A", 2, 200, clear({"A": 1}), context={"A": 1}),
+            cs("C", 1, 300, put("cluster", "smtproutes", ["c"]), remove("b@x.test"),
+               context={"A": 2, "B": 1})]
+
+
+def test_apply_many_is_apply_one_by_one(tmp_path: Path) -> None:
+    """Applying a sequence at once leaves exactly what applying each in turn leaves."""
+    one, many = Store(tmp_path / "one.db"), Store(tmp_path / "many.db")
+    try:
+        assert [one.apply(c) for c in _backlog()] == many.apply_many(_backlog()) == [True] * 4
+        assert everything(many) == everything(one)
+        assert many.conflicts(include_resolved=True) != []
+    finally:
+        one.close()
+        many.close()
+
+
+def test_apply_many_skips_what_is_present_or_repeated(bare_store: Store) -> None:
+    """A changeset already stored, or met twice in the sequence, is skipped: False."""
+    first, *rest = _backlog()
+    bare_store.apply(first)
+    assert bare_store.apply_many([first, rest[0], rest[0], rest[1]]) == [
+        False, True, False, True]
+    assert bare_store.version_vector() == {"A": 2, "B": 1}
+
+
+def test_apply_many_of_nothing_new_changes_nothing(bare_store: Store) -> None:
+    """A sequence of changesets all present already leaves the store and its generation."""
+    bare_store.apply_many(_backlog())
+    before, generation = everything(bare_store), bare_store.generation
+    assert bare_store.apply_many(_backlog()) == [False] * 4
+    assert everything(bare_store) == before and bare_store.generation == generation
+
+
+def test_apply_many_is_all_or_nothing(bare_store: Store) -> None:
+    """A failure in the third changeset leaves none of the sequence applied."""
+    broken = Changeset(ChangesetId("D", 1), Timestamp(400, 0, "D"), "tester", "", "d.test",
+                       failing_ops())
+    with pytest.raises(OSError, match="mid-way"):
+        bare_store.apply_many([*_backlog()[:2], broken])
+    assert everything(bare_store) == everything_of_empty(bare_store.path.parent)
+
+
+def everything_of_empty(where: Path) -> Any:
+    empty = Store(where / "empty.db")
+    try:
+        return everything(empty)
+    finally:
+        empty.close()
+
+
+def test_apply_many_passes_the_fsync_failpoint_once(
+        bare_store: Store, failpoint: Callable[[str], None]) -> None:
+    """A crash point before the one COMMIT rolls the whole sequence back."""
+    failpoint("commit.before_fsync=raise")
+    with pytest.raises(FailpointHit):
+        bare_store.apply_many(_backlog())
+    assert bare_store.version_vector() == {}
+    failpoint("")
+    generation = bare_store.generation
+    assert bare_store.apply_many(_backlog()) == [True] * 4
+    assert bare_store.generation > generation
+
+
+# -- migration --------------------------------------------------------------------------
+
+_OLD_UNSUB = """CREATE TABLE unsub (
+    level TEXT NOT NULL, entry TEXT NOT NULL, present INTEGER NOT NULL, hlc TEXT NOT NULL,
+    origin TEXT NOT NULL, seq INTEGER NOT NULL, cleared_ctx TEXT,
+    PRIMARY KEY (level, entry)) WITHOUT ROWID"""
+
+
+def test_a_store_of_schema_1_is_rebuilt_from_its_log(tmp_path: Path) -> None:
+    """Opening a store with the old one-row-per-entry table rebuilds it from the log."""
+    history = [*_backlog(), cs("B", 2, 400, add("b@x.test"), remove("a@x.test"),
+                                context={"B": 1})]
+    fresh = Store(tmp_path / "fresh.db")
+    fresh.apply_many(history)
+    expected = fresh.db.execute("SELECT * FROM unsub ORDER BY level, entry").fetchall()
+    fresh.close()
+    old = Store(tmp_path / "old.db")
+    old.apply_many(history)
+    old.db.execute("DROP TABLE unsub")
+    old.db.execute("DROP TABLE unsub_cleared")
+    old.db.execute(_OLD_UNSUB)
+    old.db.execute("INSERT INTO unsub VALUES ('cluster', 'stale@x.test', 1, '0', 'Z', 1, NULL)")
+    old.set_meta("store_schema", "1")
+    old.close()
+    reopened = Store(tmp_path / "old.db")
+    try:
+        assert reopened.db.execute(
+            "SELECT * FROM unsub ORDER BY level, entry").fetchall() == expected
+        assert list(reopened.unsub_iter("cluster")) == ["b@x.test"]
+        assert reopened.meta("store_schema") == "2"
+    finally:
+        reopened.close()
+
+
 def test_missing_for_lists_what_a_peer_lacks_in_clock_order(bare_store: Store) -> None:
     """Given a peer's version vector, the store names exactly the changesets it lacks."""
     for change in [cs("A", 1, 100), cs("B", 1, 150), cs("A", 2, 200), cs("B", 2, 250)]:

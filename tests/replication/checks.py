@@ -17,13 +17,13 @@ from .sim import Node
 
 
 def config_tables(store: Store) -> tuple[list[Any], list[Any]]:
-    """Every block row and every unsubscribe row, winner metadata included."""
+    """Every block row and every unsubscribe row with all its registers, and every
+    level's cleared context."""
     blocks = store.db.execute(
         "SELECT level, block, value, hlc, origin, seq FROM blocks ORDER BY level, block"
     ).fetchall()
-    unsub = store.db.execute(
-        "SELECT level, entry, present, hlc, origin, seq FROM unsub ORDER BY level, entry"
-    ).fetchall()
+    unsub = store.db.execute("SELECT * FROM unsub ORDER BY level, entry").fetchall()
+    unsub += store.db.execute("SELECT * FROM unsub_cleared ORDER BY level").fetchall()
     return blocks, unsub
 
 
@@ -81,7 +81,7 @@ class _Write:
         return self.context.get(other.origin, 0) >= other.seq
 
 
-def _writes(store: Store) -> dict[tuple[str, str], list[_Write]]:
+def _writes(store: Store, membership: bool = False) -> dict[tuple[str, str], list[_Write]]:
     contexts = {(o, s): json.loads(c) for o, s, c in
                 store.db.execute("SELECT origin, seq, context FROM changesets")}
     out: dict[tuple[str, str], list[_Write]] = defaultdict(list)
@@ -89,7 +89,8 @@ def _writes(store: Store) -> dict[tuple[str, str], list[_Write]]:
         "SELECT origin, seq, hlc, level, block, body FROM ops WHERE entry IS NULL")
     for origin, seq, hlc, level, block, body in rows:
         op = json.loads(body)
-        if op["op"] not in ("set", "delete") or is_membership_block(block):
+        if op["op"] not in ("set", "delete") or (
+                is_membership_block(block) and not membership):
             continue
         value = json.dumps(op.get("value"), sort_keys=True) if op["op"] == "set" else None
         out[(level, block)].append(_Write(origin, seq, hlc, value, contexts[(origin, seq)]))
@@ -117,6 +118,22 @@ def assert_conflicts_kept(store: Store) -> None:
             assert head.value is None and any(
                 w.value is None and w.hlc > head.hlc for w in writes), (
                 f"overwritten write {head.origin}-{head.seq} at {target} not kept")
+
+
+def assert_conflicts_settled(store: Store) -> None:
+    """A conflict record is resolved exactly when a write of its block saw both versions
+    (the simulated cluster never resolves by hand)."""
+    writes = _writes(store, membership=True)
+    for rec in store.conflicts(include_resolved=True):
+        versions = [_version(rec[side]["commit"]) for side in ("winner", "loser")]
+        settled = any(all(w.covers(v) for v in versions)
+                      for w in writes[(rec["level"], rec["block"])])
+        assert rec["resolved"] == settled, f"conflict record {rec} settled: {settled}"
+
+
+def _version(commit: str) -> _Write:
+    origin, _, seq = commit.rpartition("-")
+    return _Write(origin, int(seq), "", None, {})
 
 
 def assert_flattened(node: Node) -> None:

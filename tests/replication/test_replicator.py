@@ -371,3 +371,21 @@ def test_reconnect_syncs_without_waiting_for_anti_entropy(make_cluster: Any) -> 
     admin(cluster, b, lambda m: ops.reconnect_ops(m, c.name, b.version))
     cluster.drain()  # no tick: nothing periodic runs
     checks.assert_same_config(cluster.nodes)
+
+
+def test_a_commit_that_saw_both_versions_settles_the_conflict_everywhere(
+        make_cluster: Any) -> None:
+    """Resolving as clustercheck does (a new write after seeing both) settles every copy."""
+    cluster = make_cluster(3)
+    a, b, c = cluster.nodes
+    cluster.partition({0})
+    commit(cluster, a, Op("set", "cluster", "smtproutes", {"v": "a"}))
+    commit(cluster, b, Op("set", "cluster", "smtproutes", {"v": "b"}))
+    cluster.settle()
+    assert all(len(n.store.conflicts()) == 1 for n in cluster.nodes)
+    commit(cluster, c, Op("set", "cluster", "smtproutes", {"v": "chosen"}))
+    cluster.drain()
+    for node in cluster.nodes:
+        assert node.store.conflicts() == []
+        assert len(node.store.conflicts(include_resolved=True)) == 1
+        assert value(node) == {"v": "chosen"}

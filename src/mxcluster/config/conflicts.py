@@ -2,8 +2,16 @@
 
 When a changeset writes a block whose stored version it had not seen (not in its causal
 context), last-writer-wins picks the winner and the loser is kept here until an
-administrator resolves it (``clustercheck``). Functions over the store's connection;
-they run inside the store's transactions.
+administrator resolves it (``clustercheck``).
+
+A record is *settled* (marked resolved) on every machine that applies a write of its
+block (``set`` or ``delete``) made by a changeset that had seen both of its versions
+(both commits in its causal context): whoever wrote it had both in front of them, which
+is what resolving in ``clustercheck`` does. Because the settling write replicates, so
+does the resolution; under causal delivery the record always exists before the write
+that settles it arrives. ``resolve`` marks records resolved on this machine only.
+
+Functions over the store's connection; they run inside the store's transactions.
 """
 
 from __future__ import annotations
@@ -13,6 +21,19 @@ import sqlite3
 from typing import Any
 
 from mxcluster.config.changeset import Changeset, ChangesetId, Op
+
+
+def settle(db: sqlite3.Connection, cs: Changeset, op: Op) -> int:
+    """Mark resolved the open records of OP's block whose two versions CS had both seen."""
+    rows = db.execute(
+        "SELECT id, winner_origin, winner_seq, loser_origin, loser_seq FROM conflicts "
+        "WHERE level = ? AND block = ? AND resolved = 0",
+        (op.level, op.block),
+    ).fetchall()
+    done = [(rid,) for rid, w_origin, w_seq, l_origin, l_seq in rows
+            if cs.covers(ChangesetId(w_origin, w_seq)) and cs.covers(ChangesetId(l_origin, l_seq))]
+    db.executemany("UPDATE conflicts SET resolved = 1 WHERE id = ?", done)
+    return len(done)
 
 
 def record(db: sqlite3.Connection, cs: Changeset, op: Op, value: str | None) -> None:

@@ -1,10 +1,13 @@
 """The SQLite store of one machine: blocks, unsubscribe entries, changesets (SPEC §5).
 
 SQLite in WAL mode with ``synchronous=FULL``: a commit reported done has been fsync'd.
-Every changeset, local or (later) replicated, goes through ``apply``: one transaction
-that records the changeset and applies its ops last-writer-wins by HLC timestamp, so
-applying is atomic and idempotent. The store is used from one thread at a time (the
-daemon gives it a dedicated executor thread).
+Every changeset, local or replicated, goes through ``apply`` (or ``apply_many`` for a
+backlog): one transaction that records the changeset and applies its ops, so applying is
+atomic and idempotent. Blocks are last-writer-wins by HLC timestamp, with the overwritten
+version of a concurrent write kept (``conflicts``); unsubscribe entries follow the rule in
+``unsubtable``. The result depends on which changesets were applied, not on their order.
+The store is used from one thread at a time (the daemon gives it a dedicated executor
+thread).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mxcluster import failpoints
-from mxcluster.config import conflicts
+from mxcluster.config import conflicts, unsubtable
 from mxcluster.config.changeset import Changeset, ChangesetId, Op, decode_op
 from mxcluster.config.hlc import Timestamp
 
@@ -26,11 +29,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (
     level TEXT NOT NULL, block TEXT NOT NULL, value TEXT, hlc TEXT NOT NULL,
     origin TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (level, block)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS unsub (
-    level TEXT NOT NULL, entry TEXT NOT NULL, present INTEGER NOT NULL, hlc TEXT NOT NULL,
-    origin TEXT NOT NULL, seq INTEGER NOT NULL, cleared_ctx TEXT,
-    PRIMARY KEY (level, entry)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changesets (
     origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc TEXT NOT NULL, author TEXT NOT NULL,
@@ -43,6 +41,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
     winner_value TEXT, loser_hlc TEXT NOT NULL, loser_origin TEXT NOT NULL,
     loser_seq INTEGER NOT NULL, loser_value TEXT, resolved INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts (level, block, resolved);
 CREATE INDEX IF NOT EXISTS changesets_hlc ON changesets (hlc);
 CREATE TABLE IF NOT EXISTS ops (
     origin TEXT NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL, hlc TEXT NOT NULL,
@@ -52,7 +51,8 @@ CREATE TABLE IF NOT EXISTS ops (
 CREATE INDEX IF NOT EXISTS ops_target ON ops (level, block, entry, hlc);
 """
 
-STORE_SCHEMA = "1"
+#: 2: unsubscribe entries keep a live add and a removal register (``unsubtable``)
+STORE_SCHEMA = "2"
 
 #: ops applied per executemany batch when streaming a large changeset
 _BATCH = 10_000
@@ -103,7 +103,8 @@ class Store:
         #: bumped by every write: readers cache derived views (membership) against it
         self.generation = 0
         self._migrate()
-        if self.meta("store_schema") is None:
+        unsubtable.create(self.db)
+        if self.meta("store_schema") != STORE_SCHEMA:
             self.set_meta("store_schema", STORE_SCHEMA)
 
     def close(self) -> None:
@@ -111,9 +112,7 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier 0.1 development build up to date."""
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(unsub)")}
-        if "cleared_ctx" not in columns:
-            self.db.execute("ALTER TABLE unsub ADD COLUMN cleared_ctx TEXT")
+        unsubtable.migrate(self.db)
 
     # -- metadata -----------------------------------------------------------------
 
@@ -276,19 +275,26 @@ class Store:
 
     def apply(self, cs: Changeset) -> bool:
         """Record and apply CS in one fsync'd transaction; False if already applied."""
+        return self.apply_many([cs])[0]
+
+    def apply_many(self, changesets: Iterable[Changeset]) -> list[bool]:
+        """Record and apply CHANGESETS, in order, in one fsync'd transaction.
+
+        Each one exactly as ``apply`` would (one already present, or met earlier in the
+        sequence, is skipped: False in its place). All or none are applied. One fsync for
+        a whole backlog is what makes catching up fast (``Replicator.receive_many``).
+        """
+        applied: list[bool] = []
+        nops = 0
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            if self.has_changeset(cs.id):
+            for cs in changesets:
+                n = self._record(cs)
+                applied.append(n is not None)
+                nops += n or 0
+            if not any(applied):
                 self.db.execute("ROLLBACK")
-                return False
-            nops = self._apply_ops(cs)
-            self._store_hlc(cs.hlc)
-            h = cs.header()
-            self.db.execute(
-                "INSERT INTO changesets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (h["origin"], h["seq"], h["hlc"], h["author"], h["comment"], h["machine"],
-                 h["schema"], nops, json.dumps(cs.context, sort_keys=True)),
-            )
+                return applied
             failpoints.hit("commit.before_fsync")
             self.db.execute("COMMIT")
         except BaseException:
@@ -299,7 +305,21 @@ class Store:
         failpoints.hit("commit.after_fsync")
         if nops >= _BIG_CHANGESET:  # give the disk back: SQLite never shrinks the WAL
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return True
+        return applied
+
+    def _record(self, cs: Changeset) -> int | None:
+        """Inside a transaction: apply and record CS; its op count, None if present."""
+        if self.has_changeset(cs.id):
+            return None
+        nops = self._apply_ops(cs)
+        self._store_hlc(cs.hlc)
+        h = cs.header()
+        self.db.execute(
+            "INSERT INTO changesets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (h["origin"], h["seq"], h["hlc"], h["author"], h["comment"], h["machine"],
+             h["schema"], nops, json.dumps(cs.context, sort_keys=True)),
+        )
+        return nops
 
     def _store_hlc(self, hlc: Timestamp) -> None:
         current = self.meta("hlc")
@@ -307,23 +327,21 @@ class Store:
             self.set_meta("hlc", hlc.encode())
 
     def _apply_ops(self, cs: Changeset) -> int:
-        hlc, origin, seq = cs.hlc.encode(), cs.id.origin, cs.id.seq
         n = 0
         batch: list[tuple[int, Op]] = []
         for idx, op in enumerate(cs.ops):
             batch.append((idx, op))
             n += 1
             if len(batch) >= _BATCH:
-                self._apply_batch(cs, batch, hlc, origin, seq)
+                self._apply_batch(cs, batch)
                 batch = []
-        self._apply_batch(cs, batch, hlc, origin, seq)
+        self._apply_batch(cs, batch)
         return n
 
-    def _apply_batch(
-        self, cs: Changeset, batch: list[tuple[int, Op]], hlc: str, origin: str, seq: int
-    ) -> None:
+    def _apply_batch(self, cs: Changeset, batch: list[tuple[int, Op]]) -> None:
         if not batch:
             return
+        hlc, origin, seq = cs.hlc.encode(), cs.id.origin, cs.id.seq
         self.db.executemany(
             "INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -331,18 +349,15 @@ class Store:
                 for i, op in batch
             ],
         )
-        entries = [(op.level, op.entry, int(op.op == "add"), hlc, origin, seq, None)
-                   for _, op in batch if op.op in ("add", "remove")]
-        if entries:
-            self.db.executemany(_UPSERT_ENTRY, entries)
+        unsubtable.apply_entries(self.db, cs.id, hlc, batch)
         for _, op in batch:
             if op.op in ("set", "delete"):
                 value = json.dumps(op.value, sort_keys=True) if op.op == "set" else None
+                conflicts.settle(self.db, cs, op)
                 conflicts.record(self.db, cs, op, value)
                 self.db.execute(_UPSERT_BLOCK, (op.level, op.block, value, hlc, origin, seq))
             elif op.op == "clear":
-                context = json.dumps(op.context or {}, sort_keys=True)
-                self.db.execute(_CLEAR, (hlc, origin, seq, context, op.level, context))
+                unsubtable.apply_clear(self.db, cs.id, op)
 
 
 # ">=": ops of one changeset share its timestamp and later ones must win; distinct
@@ -353,26 +368,6 @@ INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT(level, block) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
     origin = excluded.origin, seq = excluded.seq
 WHERE excluded.hlc >= blocks.hlc
-"""
-
-# Per entry, last writer wins by timestamp, except against a 'clear': a clear removes
-# only what its causal context had seen, so an add it had not seen wins whatever the
-# clocks say (otherwise the result would depend on the order changesets arrive in).
-_UPSERT_ENTRY = """
-INSERT INTO unsub VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(level, entry) DO UPDATE SET present = excluded.present, hlc = excluded.hlc,
-    origin = excluded.origin, seq = excluded.seq, cleared_ctx = NULL
-WHERE excluded.hlc >= unsub.hlc
-   OR (unsub.cleared_ctx IS NOT NULL AND excluded.present = 1
-       AND excluded.seq > coalesce(json_extract(unsub.cleared_ctx,
-                                                '$."' || excluded.origin || '"'), 0))
-"""
-
-# A clear removes the entries written by changesets inside its causal context only.
-_CLEAR = """
-UPDATE unsub SET present = 0, hlc = ?, origin = ?, seq = ?, cleared_ctx = ?
-WHERE level = ? AND present = 1
-  AND seq <= coalesce((SELECT value FROM json_each(?) WHERE key = unsub.origin), -1)
 """
 
 
