@@ -2,11 +2,12 @@
 
 2-7 machines; commits anywhere (blocks at every level, unsubscribe add / remove /
 clear), partitions and healing, disconnect / reconnect / removemachine from any machine,
-crashes with restart from disk, and messages duplicated, reordered or lost. After
-healing and anti-entropy: every connected machine has the same configuration and picks
-the same winners, no acknowledged commit is lost, every overwritten concurrent change is
-kept as a conflict record, settled exactly when a later write saw both of its versions,
-and a removed machine's flattened configuration is what it used.
+crashes with restart from disk, and messages duplicated, reordered or lost, or delivered
+all at once as a link buffers them (``receive_many``). After healing and anti-entropy:
+every connected machine has the same configuration and picks the same winners, no
+acknowledged commit is lost, every overwritten concurrent change is kept as a conflict
+record, settled exactly when a later write saw both of its versions, and a removed
+machine's flattened configuration is what it used.
 
 CI runs 100 examples; for a long local run, e.g.
 ``MX_EXAMPLES=2000 MX_STEPS=60 .venv/bin/python -m pytest -p no:cacheprovider
@@ -130,13 +131,17 @@ class ClusterModel(RuleBasedStateMachine):
 
     # -- faults ----------------------------------------------------------------------
 
-    @rule(mode=st.sampled_from(["in-order", "in-order", "reorder", "duplicate", "lose"]),
+    @rule(mode=st.sampled_from(["in-order", "in-order", "reorder", "duplicate", "lose",
+                                "buffered"]),
           src=node_index, dst=node_index, count=st.integers(1, 40))
     def network(self, mode: str, src: int, dst: int, count: int) -> None:
-        """Deliver COUNT messages in order, or one out of order, twice, or not at all."""
+        """Deliver COUNT messages in order, or one out of order, twice, or not at all, or
+        everything buffered on a link at once (``receive_many``)."""
         n = len(self.cluster.nodes)
         src, dst = src % n, dst % n
-        if mode == "in-order":
+        if mode == "buffered":
+            self.cluster.deliver_all(src, dst)
+        elif mode == "in-order":
             for _ in range(count):
                 busy = self.cluster.net.busy()
                 if not busy:

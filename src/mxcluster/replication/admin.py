@@ -79,3 +79,8 @@ class MembershipWatch:
             if op.block.startswith(model.PREFIX):
                 self.touched = True
             yield op
+
+
+def touches_membership(ops: Iterable[Op]) -> bool:
+    """True when one of OPS writes membership data."""
+    return any(op.block.startswith(model.PREFIX) for op in ops)

@@ -1,10 +1,10 @@
 """The replication core of one machine: a state machine, no I/O (SPEC §5).
 
-Inputs are method calls (``local_commit``, ``link_up``, ``link_down``, ``receive``,
-``tick``); outputs are lists of ``effects``. The store is passed in and changesets are
-applied to it directly: it is the state of this machine (the version vector, the
-membership, what is missing), every decision reads it, and applying is one synchronous
-transaction. Making "apply" an effect would only let the core's view of the store lag
+Inputs are method calls (``local_commit``, ``link_up``, ``link_down``, ``receive`` or
+``receive_many``, ``tick``); outputs are lists of ``effects``. The store is passed in and
+changesets are applied to it directly: it is the state of this machine (the version
+vector, the membership, what is missing), every decision reads it, and applying is one
+synchronous transaction. Making "apply" an effect would only let the core's view of the store lag
 behind the store. Sockets, timers and the wall clock stay outside.
 
 Rules, each enforced here:
@@ -15,7 +15,8 @@ Rules, each enforced here:
   in HLC order, which is causal order;
 * causal, atomic, idempotent apply: a changeset is applied only when everything in
   its causal context is present (else it is dropped and what is missing requested);
-  the store applies it in one transaction and ignores it if already present;
+  the store applies it in one transaction and ignores it if already present
+  (``receive_many``: a run of buffered changesets in one transaction);
 * configuration flows only between members of the same software version; a
   disconnected or removed machine exchanges none, with anyone, in either direction;
   administrative states travel as control gossip so every machine learns them;
@@ -35,7 +36,8 @@ from mxcluster.config.store import Store
 from mxcluster.membership import model
 from mxcluster.membership.moves import flatten_ops
 from mxcluster.membership.states import AdminState, StateRecord
-from mxcluster.replication.admin import AdminStates, MembershipWatch
+from mxcluster.replication.admin import AdminStates, MembershipWatch, touches_membership
+from mxcluster.replication.backlog import Backlog
 from mxcluster.replication.effects import (
     Applied,
     Close,
@@ -156,6 +158,25 @@ class Replicator:
             return self._learn(message.states)
         return [Log("warning", peer, "unexpected hello on an established link")]
 
+    def receive_many(self, peer: str, messages: Iterable[Message]) -> list[Effect]:
+        """MESSAGES arrived on the link to PEER, in this order (all that is buffered).
+
+        The same as ``receive`` for each in turn, effects included, except that runs of
+        complete changesets ready to apply are applied in one store transaction: one
+        fsync for a whole backlog instead of one per changeset.
+        """
+        backlog = Backlog()
+        parts: list[list[Effect]] = []
+        for message in messages:
+            link = self.links.get(peer)
+            if link is not None and isinstance(message, Chunk) and self._ready(link, message):
+                parts.append(self._hold(link, message, backlog))
+            else:
+                self._flush(peer, backlog)
+                parts.append(self.receive(peer, message))
+        self._flush(peer, backlog)
+        return [effect for part in parts for effect in part]
+
     def tick(self, now: int) -> list[Effect]:
         """Periodic work (call every second or so): anti-entropy, stalled transfers."""
         out: list[Effect] = []
@@ -268,6 +289,50 @@ class Replicator:
         if watch.touched:
             out += self._refresh(changed=True)
         return out
+
+    def _ready(self, link: Link, chunk: Chunk) -> bool:
+        """True when ``receive`` would apply CHUNK's whole changeset at once (nothing
+        else: no membership data, which re-evaluates the links)."""
+        header = chunk.header
+        if header is None or not (link.config and chunk.last):
+            return False
+        if self.store.has_changeset(header.id) or header.schema > SCHEMA_VERSION:
+            return False
+        if header.hlc.wall_ms - self._wall() > self.clock.max_drift_ms:
+            return False
+        # the vector counts what BACKLOG holds: a repeat of one of those is not "next"
+        return self._deps_met(header) and not touches_membership(chunk.ops)
+
+    def _hold(self, link: Link, chunk: Chunk, backlog: Backlog) -> list[Effect]:
+        """Do what ``receive`` does with CHUNK, except the apply, which BACKLOG holds."""
+        assert chunk.header is not None
+        self._drop_inbound(link)
+        cs = chunk.header.changeset(list(chunk.ops))
+        self.clock.observe(cs.hlc)
+        out = backlog.hold(chunk, cs, [Send(link.peer, Ack(cs.id.origin, cs.id.seq, 0))],
+                           self.vv)
+        self._saw(cs.id)
+        return out
+
+    def _flush(self, peer: str, backlog: Backlog) -> None:
+        """Apply what BACKLOG holds in one transaction; if the store fails, go back and
+        receive each held message alone, as ``receive`` would have."""
+        held, vv_before = backlog.take()
+        if not held:
+            return
+        try:
+            applied = self.store.apply_many([h.changeset for h in held])
+        except sqlite3.Error:
+            self.vv = vv_before
+            for h in held:
+                h.effects[:] = self.receive(peer, h.chunk)
+            return
+        except BaseException:
+            self.vv = vv_before
+            raise
+        for h, ok in zip(held, applied, strict=True):
+            if ok:
+                h.effects.append(Applied(h.changeset.id))
 
     def _on_ack(self, link: Link) -> list[Effect]:
         if not link.config:

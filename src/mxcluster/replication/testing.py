@@ -243,18 +243,36 @@ class Cluster:
         self.run(node, node.rep.receive(self.nodes[src].serial, from_bytes(data)))
         return True
 
+    def deliver_all(self, src: int, dst: int) -> int:
+        """Deliver every message queued src->dst in one ``receive_many`` call, as a peer
+        link does with all it has buffered; returns how many."""
+        queue = self.net.queues.get((src, dst))
+        if not queue:
+            return 0
+        messages = [from_bytes(data) for data in queue]
+        queue.clear()
+        node = self.nodes[dst]
+        self.run(node, node.rep.receive_many(self.nodes[src].serial, messages))
+        return len(messages)
+
     def drop(self, src: int, dst: int) -> None:
         queue = self.net.queues.get((src, dst))
         if queue:
             queue.popleft()
 
-    def drain(self, limit: int = 200_000) -> int:
-        """Deliver everything in order until the network is quiet; returns messages."""
+    def drain(self, limit: int = 200_000, *, batched: bool = False) -> int:
+        """Deliver everything in order until the network is quiet; returns messages.
+
+        BATCHED: each link's queue at once (``deliver_all``), else one message per link
+        per round."""
         count = 0
         while busy := self.net.busy():
             for src, dst in busy:
-                self.deliver(src, dst)
-                count += 1
+                if batched:
+                    count += self.deliver_all(src, dst)
+                else:
+                    self.deliver(src, dst)
+                    count += 1
             assert count < limit, "the network never went quiet"
         return count
 
