@@ -136,10 +136,14 @@ def test_a_wrong_fingerprint_stops_the_join_before_the_password_is_sent(
 
 
 def test_prepared_join_needs_no_password(tmp_path: Path) -> None:
-    """prepjoin print on the joiner, prepjoin new on a member, join --prepared."""
+    """prepjoin print on the joiner, prepjoin new on a member, join --prepared; the
+    joiner takes the cluster's settings and keeps its machine-only ones."""
     a, b = machines(tmp_path, 2, start=11)
     try:
         one(a, "clusterconfig create prep")
+        ok(a, "smtproutes new cluster.example --to 10.0.0.1", "commit")
+        ok(b, "smtproutes new local.example --to 10.0.0.2", "sethostname mx.b.example",
+           "commit")
         card = one(b, "clusterconfig prepjoin print")
         one(a, f"clusterconfig prepjoin new {card['name']} --serial {card['serial']} "
                f"--key '{card['key']}'")
@@ -149,6 +153,9 @@ def test_prepared_join_needs_no_password(tmp_path: Path) -> None:
         assert r["cluster"] == "prep" and r["complete"]
         wait_connected(a, 2)
         assert one(a, "clusterconfig prepjoin print")["prepared"] == []
+        # clusterable settings replaced by the cluster's; machine-only ones kept
+        assert domains(b) == {"cluster.example"}
+        assert one(b, "status")["hostname"] == "mx.b.example"
     finally:
         for m in (a, b):
             m.kill()
