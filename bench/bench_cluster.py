@@ -131,24 +131,47 @@ async def one_commit(cluster: Cluster, i: int, probe: str, interval: float) -> F
 
 async def commit_series(cluster: Cluster, start: int, count: int, probe: str,
                         interval: float, gap: float) -> Figures:
-    """COUNT commits, one at a time, GAP seconds apart; latency figures and cluster CPU."""
-    cpu0, wall0 = cluster.cpu_seconds(), time.perf_counter()
-    runs = []
+    """COUNT commits, one at a time, GAP seconds apart; latency figures and CPU use.
+
+    The CPU each daemon used (``/proc/PID/stat``, 10 ms ticks) is read before each commit
+    and after its gap, and charged to the committing machine or to the peers.
+    """
+    idle = await idle_cpu_share(cluster)
+    wall0, self0 = time.perf_counter(), time.process_time()
+    runs, origin_cpu, peer_cpu = [], 0.0, 0.0
     for i in range(start, start + count):
+        before = [n.cpu_seconds() for n in cluster.nodes]
         runs.append(await one_commit(cluster, i, probe, interval))
         await asyncio.sleep(gap)
-    cpu = cluster.cpu_seconds() - cpu0
+        used = [n.cpu_seconds() - b for n, b in zip(cluster.nodes, before, strict=True)]
+        at = i % len(cluster.nodes)
+        origin_cpu += used[at]
+        peer_cpu += sum(used) - used[at]
+    wall = time.perf_counter() - wall0
     fig: Figures = {"probe": probe, "commits": count,
                     "visible_all": percentiles([r["all"] for r in runs]),
                     "visible_first": percentiles([r["first"] for r in runs]),
                     "ack": percentiles([r["ack"] for r in runs]),
-                    "cluster_cpu_ms_per_commit": round(cpu / count * 1000, 1),
-                    "cluster_cpu_share": round(cpu / (time.perf_counter() - wall0), 2)}
+                    "cpu_ms_per_commit": {
+                        "cluster": round((origin_cpu + peer_cpu) / count * 1000, 1),
+                        "origin": round(origin_cpu / count * 1000, 1),
+                        "each_peer": round(peer_cpu / count / (len(cluster.nodes) - 1) * 1000,
+                                           2)},
+                    "cluster_cpu_share": round((origin_cpu + peer_cpu) / wall, 2),
+                    "idle_cluster_cpu_share": idle,
+                    "bench_process_cpu_share": round((time.process_time() - self0) / wall, 2)}
     if probe == "db":
         fig["poll_period_ms"] = percentiles([r["period"] for r in runs])
     else:
         fig["ssh_probes_per_commit"] = round(sum(r["probes"] for r in runs) / count, 1)
     return fig
+
+
+async def idle_cpu_share(cluster: Cluster, seconds: float = 3.0) -> float:
+    """Cores the daemons use with nothing to do (keepalives, ticks, anti-entropy)."""
+    cpu0, t0 = cluster.cpu_seconds(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return round((cluster.cpu_seconds() - cpu0) / (time.perf_counter() - t0), 3)
 
 
 async def bench_latency(root: Path, n: int, args: argparse.Namespace) -> Figures:
@@ -159,11 +182,12 @@ async def bench_latency(root: Path, n: int, args: argparse.Namespace) -> Figures
         await cluster.start()
         started = time.perf_counter() - t0
         joins = await cluster.form()
-        mesh = await cluster.meshed()
+        mesh = await cluster.meshed(heal_after=args.heal_after)
         await settle_route(cluster)
         fig: Figures = {"machines": n, "start_s": round(started, 1),
                         "join_s": percentiles(joins) if joins else None,
-                        "mesh_s": round(mesh, 1), "loadavg_before": loadavg()}
+                        "mesh_s": mesh["seconds"], "restarts_to_mesh": mesh["restarts"],
+                        "loadavg_before": loadavg()}
         await commit_series(cluster, 1, 10, "db", args.interval, args.gap)  # warm-up
         print(f"latency: {n} machines: {args.samples} commits ...", flush=True)
         fig["db"] = await commit_series(cluster, 100, args.samples, "db", args.interval,
@@ -299,6 +323,7 @@ async def catch_up_around(cluster: Cluster, missed: int, base: int,
     back = asyncio.ensure_future(rejoin(cluster))
     fig = await time_catch_up(c, targets, t0)
     fig["rejoin_returned_s"] = round(await back - t0, 3)
+    fig["links_down_after"] = [f"{x.name}->{y.name}" for x, y in await cluster.links_down()]
     fig["while_away"] = made
     fig["received_while_away"] = leaked
     return fig
@@ -310,10 +335,12 @@ async def bench_catchup(root: Path, args: argparse.Namespace) -> Figures:
     try:
         await cluster.start()
         await cluster.form()
-        await cluster.meshed()
+        fig: Figures = {"machines": 3,
+                        "restarts_to_mesh": (await cluster.meshed(heal_after=args.heal_after))[
+                            "restarts"]}
         await machine_routes(cluster.nodes[:2])
         await settle_route(cluster)
-        fig: Figures = {"machines": 3, "loadavg_before": loadavg()}
+        fig["loadavg_before"] = loadavg()
         fig["disconnect"] = await scenario_disconnect(cluster, args.missed)
         fig["restart"] = await scenario_restart(cluster, args.missed)
         fig["loadavg_after"] = loadavg()
@@ -381,6 +408,8 @@ def _latency_lines(fig: Figures) -> list[str]:
     n = fig["machines"]
     lines = [f"  {n} machines: start {fig['start_s']} s, full mesh {fig['mesh_s']} s after the "
              f"last join, load {fig['loadavg_before']} -> {fig['loadavg_after']}"]
+    if fig["restarts_to_mesh"]:
+        lines.append(f"  !! restarted to heal links that stayed down: {fig['restarts_to_mesh']}")
     if fig["join_s"]:
         lines.append(_lat("  clusterconfig join (empty cluster), each", fig["join_s"]))
     for probe in ("db", "ssh"):
@@ -396,8 +425,11 @@ def _latency_lines(fig: Figures) -> list[str]:
                          f"ms, max {f['poll_period_ms']['max']:.2f} ms")
         else:
             lines.append(f"    SSH probes per commit: {f['ssh_probes_per_commit']}")
-        lines.append(f"    cluster CPU per commit {f['cluster_cpu_ms_per_commit']} ms, "
-                     f"cluster CPU use {f['cluster_cpu_share']} cores")
+        cpu = f["cpu_ms_per_commit"]
+        lines.append(f"    CPU per commit: cluster {cpu['cluster']} ms = committing machine "
+                     f"{cpu['origin']} ms + {cpu['each_peer']} ms per peer; daemons use "
+                     f"{f['cluster_cpu_share']} cores ({f['idle_cluster_cpu_share']} idle), "
+                     f"this process {f['bench_process_cpu_share']}")
     return lines
 
 
@@ -452,6 +484,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds between two polls of the peers' stores (0.001)")
     p.add_argument("--gap", type=float, default=0.05, help="seconds between commits (0.05)")
     p.add_argument("--only", default=",".join(PARTS), help=f"parts to run ({','.join(PARTS)})")
+    p.add_argument("--heal-after", type=float, default=20.0,
+                   help="restart the dialer of a peer link still down after this many "
+                   "seconds of waiting for the full mesh (20)")
+    p.add_argument("--no-heal", dest="heal_after", action="store_const", const=None,
+                   help="never restart: stop with the links that stayed down")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = p.parse_args(argv)
     sizes = QUICK if args.quick else FULL

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -40,6 +41,8 @@ from typing import Any
 import asyncssh
 
 from mxcluster.provision.setup import DB_FILE, MachineFile
+
+Figures = dict[str, Any]
 
 BIN = Path(sys.executable).parent
 PASSWORD = "bench-cluster-pass"
@@ -291,6 +294,57 @@ class Cluster:
             raise BenchError(f"{node.name}: join returned before the data arrived")
         return done.at - t0
 
+    async def links_down(self) -> list[tuple[Node, Node]]:
+        """Pairs (dialer, other) whose link either end reports not connected.
+
+        The machine with the smaller serial dials (``mxcluster.peers.links``), so the
+        dialer is the one to restart when a link does not come back by itself.
+        """
+        by_serial = {n.serial: n for n in self.nodes}
+        pairs: set[tuple[str, str]] = set()
+        for node in self.nodes:
+            done = await node.run("clusterconfig connstatus --json", timeout=60)
+            rows = json.loads(done.stdout)["links"] if done.code == 0 else []
+            for row in rows:
+                if row["state"] != "connected" and row["serial"] in by_serial:
+                    pairs.add(tuple(sorted((node.serial, row["serial"]))))  # type: ignore
+        return [(by_serial[a], by_serial[b]) for a, b in sorted(pairs)]
+
+    async def meshed(self, timeout: float = 300, heal_after: float | None = 20) -> Figures:
+        """Wait until every machine has a link up to every other.
+
+        A link that stays down HEAL_AFTER seconds is healed by restarting its dialer
+        (``mxcluster serve`` stopped with SIGTERM and started again): with the daemon as
+        of this writing a dialer task can die on a channel the peer closed before our
+        hello went out, and is then never restarted (see docs/performance.md). Every
+        such restart is returned, so the report shows it; with HEAL_AFTER None the
+        benchmark stops with the links that stayed down.
+        """
+        t0 = time.perf_counter()
+        restarts: list[str] = []
+        deadline = t0 + timeout
+        while True:
+            wait = deadline - time.perf_counter()
+            if heal_after is not None:
+                wait = min(wait, heal_after)
+            try:
+                await wait_until(self._all_up, wait, "a full mesh", every=0.5)
+                return {"seconds": round(time.perf_counter() - t0, 1), "restarts": restarts}
+            except BenchError:
+                down = await self.links_down()
+                names = [f"{a.name}->{b.name}" for a, b in down]
+                if heal_after is None or time.perf_counter() > deadline:
+                    raise BenchError(f"links still down after {time.perf_counter() - t0:.0f} "
+                                     f"s (dialer->peer): {names}") from None
+            for dialer in {a.name: a for a, _ in down}.values():
+                restarts.append(dialer.name)
+                await self.restart(dialer)
+
+    async def _all_up(self) -> bool:
+        want = len(self.nodes) - 1
+        counts = await asyncio.gather(*(self.connected(n) for n in self.nodes))
+        return all(c == want for c in counts)
+
     async def connected(self, node: Node) -> int:
         """How many of NODE's peer links are up (``clusterconfig connstatus``)."""
         done = await node.run("clusterconfig connstatus --json", timeout=60)
@@ -298,18 +352,13 @@ class Cluster:
             return -1
         return done.stdout.count('"state":"connected"')
 
-    async def meshed(self, timeout: float = 300) -> float:
-        """Wait until every machine has a link up to every other; seconds it took."""
-        t0 = time.perf_counter()
-        want = len(self.nodes) - 1
-
-        async def full() -> bool:
-            counts = await asyncio.gather(*(self.connected(n) for n in self.nodes))
-            return all(c == want for c in counts)
-
-        await wait_until(full, timeout, f"a full mesh of {len(self.nodes)} machines",
-                         every=0.5)
-        return time.perf_counter() - t0
+    async def restart(self, node: Node) -> None:
+        """Stop NODE's daemon (SIGTERM), start it again, log in again."""
+        node.disconnect()
+        node.stop()
+        node.spawn()
+        await node.started()
+        await node.connect()
 
     def cpu_seconds(self) -> float:
         return sum(node.cpu_seconds() for node in self.nodes)
