@@ -8,7 +8,10 @@
    Stores skip fsync here (the protocol's cost, not the disk's); the objects built during
    setup are frozen out of the garbage collector (one process simulates every machine).
 2. catch-up after reconnect: a machine that missed N commits (10,000) reconnects; wall
-   time until it has them all, with fsync off and on (``--fsync-catchup N``).
+   time until it has them all, with fsync off and on (``--fsync-catchup N``), each both
+   ways the I/O layer can deliver: one message per ``receive`` call, and everything
+   buffered on a link in one ``receive_many`` call (runs of changesets applied in one
+   store transaction, one fsync each).
 
     .venv/bin/python bench/bench_replication_core.py           # 50 and 100 machines
     .venv/bin/python bench/bench_replication_core.py --quick   # seconds
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import heapq
+import itertools
 import json
 import os
 import random
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mxcluster.config.changeset import ChangesetId, Op
+from mxcluster.replication.link import Tunables
 from mxcluster.replication.testing import Cluster, Node
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,10 +109,11 @@ def latency(n: int, commits: int, net_us: float, root: Path) -> dict[str, Any]:
             "max_ms": round(max(samples), 3)}
 
 
-def catch_up(missed: int, fsync: bool, root: Path) -> dict[str, Any]:
-    where = root / f"catchup-{missed}-{'fsync' if fsync else 'nosync'}"
+def catch_up(missed: int, fsync: bool, batched: bool, root: Path) -> dict[str, Any]:
+    where = root / (f"catchup-{missed}-{'fsync' if fsync else 'nosync'}"
+                    f"-{'many' if batched else 'one'}")
     where.mkdir()
-    cluster = Cluster(where, 2, fsync=fsync)
+    cluster = Cluster(where, 2, fsync=fsync, tunables=Tunables())  # as in production
     cluster.create()
     a, b = cluster.nodes
     cluster.partition({1})
@@ -116,11 +122,12 @@ def catch_up(missed: int, fsync: bool, root: Path) -> dict[str, Any]:
         a.commit([Op("set", "cluster", "smtproutes", {"v": i})])
     t0 = time.perf_counter()
     cluster.heal()
-    messages = cluster.drain(limit=50 * missed + 1000)
+    messages = cluster.drain(limit=50 * missed + 1000, batched=batched)
     elapsed = time.perf_counter() - t0
     assert b.rep.vv == a.rep.vv
     cluster.close()
-    return {"missed": missed, "fsync": fsync, "seconds": round(elapsed, 3),
+    return {"missed": missed, "fsync": fsync, "delivery": "receive_many" if batched
+            else "receive", "window": Tunables().window, "seconds": round(elapsed, 3),
             "messages": messages, "per_commit_ms": round(elapsed * 1000 / missed, 3)}
 
 
@@ -148,11 +155,12 @@ def main() -> None:
                   f"  p99 {row['p99_ms']:8.3f} ms  (setup {row['setup_s']} s)")
         runs = [(args.missed, False)] + ([(args.fsync_catchup, True)]
                                          if args.fsync_catchup else [])
-        for missed, fsync in runs:
-            row = catch_up(missed, fsync, root)
+        for (missed, fsync), batched in itertools.product(runs, (False, True)):
+            row = catch_up(missed, fsync, batched, root)
             results["catch_up"].append(row)
             print(f"catch-up of {missed:6d} missed commits, fsync {'on ' if fsync else 'off'}"
-                  f"  {row['seconds']:8.3f} s  ({row['per_commit_ms']} ms per commit)")
+                  f", {row['delivery']:<12}  {row['seconds']:8.3f} s"
+                  f"  ({row['per_commit_ms']} ms per commit)")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -40,16 +40,39 @@ def _backlog(cluster: Cluster) -> None:
         cluster.run(a, a.commit([Op("set", "cluster", SET, {"v": i})])[1])
 
 
-def chunks_for(sender: Node, receiver: Node) -> list[Chunk]:
-    """Every chunk SENDER would stream for what RECEIVER lacks, window unbounded."""
+def _outbound(sender: Node, receiver: Node) -> tuple[Outbound, Any]:
+    """SENDER's outbound queue for what RECEIVER lacks, and its changeset reader."""
     def read(cid: ChangesetId) -> tuple[Header, Any] | None:
         cs = sender.store.changeset(cid)
         return None if cs is None else (Header.of(cs), cs.ops)
 
     outbound = Outbound()
     outbound.enqueue(sender.store.missing_for(receiver.store.version_vector()), 0)
-    wide = Tunables(window=1 << 30, chunk_ops=TUNABLES.chunk_ops)
-    return outbound.pump(read, wide)
+    return outbound, read
+
+
+def chunks_for(sender: Node, receiver: Node) -> list[Chunk]:
+    """Every chunk SENDER would stream for what RECEIVER lacks, window unbounded."""
+    outbound, read = _outbound(sender, receiver)
+    return outbound.pump(read, Tunables(window=1 << 30, chunk_ops=TUNABLES.chunk_ops))
+
+
+@pytest.mark.parametrize(("window", "window_bytes", "first"), [
+    (1 << 30, 1 << 30, 14),  # the whole backlog (12 changesets, one of them 3 chunks)
+    (1 << 30, 1, 1),         # at least one chunk, however big
+    (2, 1 << 30, 2),
+])
+def test_the_window_bounds_chunks_and_bytes_in_flight(
+        make_cluster: Any, window: int, window_bytes: int, first: int) -> None:
+    """Chunks go out while both the count and the bytes in flight are under the window."""
+    cluster = make_cluster(2)
+    _backlog(cluster)
+    outbound, read = _outbound(*cluster.nodes)
+    tunables = Tunables(window=window, window_bytes=window_bytes, chunk_ops=TUNABLES.chunk_ops)
+    assert len(outbound.pump(read, tunables)) == first
+    assert outbound.pump(read, tunables) == []  # nothing more until an ack
+    outbound.acked(1)
+    assert len(outbound.pump(read, tunables)) == (0 if first == 14 else 1)
 
 
 def _connected(cluster: Cluster) -> Node:

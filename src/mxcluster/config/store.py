@@ -285,16 +285,18 @@ class Store:
         a whole backlog is what makes catching up fast (``Replicator.receive_many``).
         """
         applied: list[bool] = []
-        nops = 0
+        nops, latest = 0, Timestamp.zero()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for cs in changesets:
                 n = self._record(cs)
                 applied.append(n is not None)
                 nops += n or 0
+                latest = max(latest, cs.hlc) if n is not None else latest
             if not any(applied):
                 self.db.execute("ROLLBACK")
                 return applied
+            self._store_hlc(latest)
             failpoints.hit("commit.before_fsync")
             self.db.execute("COMMIT")
         except BaseException:
@@ -312,7 +314,6 @@ class Store:
         if self.has_changeset(cs.id):
             return None
         nops = self._apply_ops(cs)
-        self._store_hlc(cs.hlc)
         h = cs.header()
         self.db.execute(
             "INSERT INTO changesets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -116,15 +116,15 @@ def seen(context: Mapping[str, int], origin: str, seq: int) -> bool:
 def apply_entries(db: sqlite3.Connection, cid: ChangesetId, hlc: str,
                   ops: Iterable[tuple[int, Op]]) -> None:
     """Apply the add/remove OPS (with their positions) of changeset CID stamped HLC."""
-    ctx = cleared(db)
-    adds, removes = [], []
-    for idx, op in ops:
-        if op.op == "remove":
-            removes.append((op.level, op.entry, hlc, idx))
-        elif op.op == "add" and not seen(ctx.get(op.level, {}), cid.origin, cid.seq):
-            adds.append((op.level, op.entry, hlc, idx, cid.origin, cid.seq))
+    adds = [(op.level, op.entry, hlc, idx, cid.origin, cid.seq)
+            for idx, op in ops if op.op == "add"]
+    removes = [(op.level, op.entry, hlc, idx) for idx, op in ops if op.op == "remove"]
     if adds:
-        db.executemany(_UPSERT_ADD, adds)
+        # an add a clear applied earlier had seen is no live add (only when applied out
+        # of causal order: a clear's context is applied before the clear)
+        ctx = cleared(db)
+        db.executemany(_UPSERT_ADD, [a for a in adds
+                                     if not seen(ctx.get(a[0], {}), cid.origin, cid.seq)])
     if removes:
         db.executemany(_UPSERT_REMOVE, removes)
 

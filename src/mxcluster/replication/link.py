@@ -2,8 +2,10 @@
 
 Outbound, each link has a FIFO of changeset ids to send (anti-entropy results and new
 local commits, in that order, so a peer always receives changesets in causal order) and
-streams one changeset at a time as chunks, with at most ``window`` unacknowledged
-chunks in flight: memory stays bounded however large the changeset or the backlog.
+streams one changeset at a time as chunks, with at most ``window`` unacknowledged chunks
+and about ``window_bytes`` in flight: memory stays bounded however large the changeset or
+the backlog, while a backlog of small commits travels many at a time (the receiver
+applies what it has buffered in one transaction, ``Replicator.receive_many``).
 Inbound, each link has at most one partial changeset (its chunks are spooled).
 """
 
@@ -43,8 +45,10 @@ class Tunables:
     stall_ms: int = 30_000
     #: the least time between two requests for missing changesets on one link
     want_retry_ms: int = 1_000
-    #: unacknowledged chunks in flight per link
-    window: int = 8
+    #: unacknowledged chunks in flight per link, and their approximate bytes (at least
+    #: one chunk is always allowed): a few big chunks, or many small ones
+    window: int = 256
+    window_bytes: int = 8 << 20
     #: operations per chunk, and an approximate byte bound
     chunk_ops: int = 1_000
     chunk_bytes: int = 1 << 20
@@ -67,6 +71,10 @@ class LinkInfo:
 ChangesetReader = Callable[[ChangesetId], "tuple[Header, Iterable[Op]] | None"]
 
 
+#: a chunk's own fields and a header, roughly, in bytes
+_HEADER_SIZE = 400
+
+
 def _op_size(op: Op) -> int:
     size = 48 + len(op.level) + len(op.block) + len(op.entry or "")
     if op.op == "set":
@@ -83,7 +91,8 @@ class _Stream:
         self._next: Op | None = next(self._ops, None)
         self.index = 0
 
-    def chunk(self, tunables: Tunables) -> Chunk:
+    def chunk(self, tunables: Tunables) -> tuple[Chunk, int]:
+        """The next chunk and its approximate size in bytes."""
         ops: list[Op] = []
         size = 0
         while self._next is not None and len(ops) < tunables.chunk_ops and (
@@ -95,7 +104,7 @@ class _Stream:
         chunk = Chunk(cid.origin, cid.seq, self.index, self._next is None, tuple(ops),
                       self.header if self.index == 0 else None)
         self.index += 1
-        return chunk
+        return chunk, size + _HEADER_SIZE
 
 
 class Outbound:
@@ -105,8 +114,14 @@ class Outbound:
         self.queue: deque[ChangesetId] = deque()
         self.queued: set[ChangesetId] = set()
         self.stream: _Stream | None = None
-        self.inflight = 0
+        #: sizes of the chunks in flight, oldest first (acks come back in order)
+        self.sizes: deque[int] = deque()
+        self.inflight_bytes = 0
         self.last_progress = 0
+
+    @property
+    def inflight(self) -> int:
+        return len(self.sizes)
 
     @property
     def pending(self) -> int:
@@ -125,10 +140,10 @@ class Outbound:
         keep = self.stream
         if keep is None or keep.header.id not in cids or self.stalled(now, stall_ms):
             keep = None
-        inflight = self.inflight
+        sizes, inflight_bytes = self.sizes, self.inflight_bytes
         self.clear()
         if keep is not None:
-            self.stream, self.inflight = keep, inflight
+            self.stream, self.sizes, self.inflight_bytes = keep, sizes, inflight_bytes
             cids = [c for c in cids if c != keep.header.id]
         self.enqueue(cids, now)
 
@@ -136,10 +151,12 @@ class Outbound:
         self.queue.clear()
         self.queued.clear()
         self.stream = None
-        self.inflight = 0
+        self.sizes = deque()
+        self.inflight_bytes = 0
 
     def acked(self, now: int) -> None:
-        self.inflight = max(0, self.inflight - 1)
+        if self.sizes:
+            self.inflight_bytes -= self.sizes.popleft()
         self.last_progress = now
 
     def stalled(self, now: int, stall_ms: int) -> bool:
@@ -148,16 +165,22 @@ class Outbound:
     def pump(self, read: ChangesetReader, tunables: Tunables) -> list[Chunk]:
         """The chunks that may go out now (window permitting)."""
         out: list[Chunk] = []
-        while self.inflight < tunables.window:
+        while self._room(tunables):
             if self.stream is None and not self._open_next(read):
                 break
             assert self.stream is not None
-            chunk = self.stream.chunk(tunables)
+            chunk, size = self.stream.chunk(tunables)
             out.append(chunk)
-            self.inflight += 1
+            self.sizes.append(size)
+            self.inflight_bytes += size
             if chunk.last:
                 self.stream = None
         return out
+
+    def _room(self, tunables: Tunables) -> bool:
+        if not self.sizes:
+            return True
+        return len(self.sizes) < tunables.window and self.inflight_bytes < tunables.window_bytes
 
     def _open_next(self, read: ChangesetReader) -> bool:
         while self.queue:

@@ -55,6 +55,7 @@ class Node:
     skew_ms: int = 0
     #: fsync every commit as in production (off: a simulated crash is of the process)
     fsync: bool = False
+    tunables: Tunables = TUNABLES
     acked: list[ChangesetId] = field(default_factory=list)
     flattened: list[ChangesetId] = field(default_factory=list)
 
@@ -74,7 +75,7 @@ class Node:
         last = self.store.meta("hlc")
         self.clock = HybridClock(self.serial, self.now, Timestamp.decode(last) if last else None)
         self.rep = Replicator(self.store, self.clock, serial=self.serial, name=self.name,
-                              version=self.version, wall_ms=self.now, tunables=TUNABLES)
+                              version=self.version, wall_ms=self.now, tunables=self.tunables)
 
     def crash(self) -> None:
         self.rep.close()
@@ -125,13 +126,14 @@ class Cluster:
     """N nodes, a network, and the glue that carries effects."""
 
     def __init__(self, root: Path, n: int, *, skews: list[int] | None = None,
-                 versions: list[str] | None = None, fsync: bool = False) -> None:
+                 versions: list[str] | None = None, fsync: bool = False,
+                 tunables: Tunables = TUNABLES) -> None:
         self.wall = Wall()
         self.net = Network()
         self.nodes = [
             Node(i, root / f"node{i}.db", self.wall,
                  version=(versions or [VERSION] * n)[i], skew_ms=(skews or [0] * n)[i],
-                 fsync=fsync)
+                 fsync=fsync, tunables=tunables)
             for i in range(n)
         ]
         self.log: list[fx.Effect] = []
