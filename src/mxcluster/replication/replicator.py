@@ -4,8 +4,8 @@ Inputs are method calls (``local_commit``, ``link_up``, ``link_down``, ``receive
 ``receive_many``, ``tick``); outputs are lists of ``effects``. The store is passed in and
 changesets are applied to it directly: it is the state of this machine (the version
 vector, the membership, what is missing), every decision reads it, and applying is one
-synchronous transaction. Making "apply" an effect would only let the core's view of the store lag
-behind the store. Sockets, timers and the wall clock stay outside.
+synchronous transaction. Making "apply" an effect would only let the core's view of the
+store lag behind the store. Sockets, timers and the wall clock stay outside.
 
 Rules, each enforced here:
 
