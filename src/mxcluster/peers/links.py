@@ -47,6 +47,8 @@ log = logging.getLogger("mxcluster.peers")
 BACKOFF_START = 0.5
 BACKOFF_MAX = 15.0
 TICK_SECONDS = 1.0
+#: messages read ahead on one link and handed to the core together (at most ~1 MiB each)
+INBOX_MESSAGES = 64
 #: how often, at most, a removed machine that has not heard of it yet is retried
 REMOVED_RETRY_MAX = 60.0
 
@@ -277,13 +279,33 @@ class LinkManager:
         return msg
 
     async def _pump(self, serial: str, chan: PeerChannel) -> None:
-        while (data := await chan.recv()) is not None:
-            try:
-                msg = from_bytes(data)
-            except ValidationError as exc:
-                log.warning("bad message from %s: %s; closing the link", serial, exc)
-                return
-            self.enqueue(await self.run_in_store(partial(self.core.receive, serial, msg)))
+        """Feed the core what arrives on CHAN: everything buffered at once, so that a
+        backlog (catch-up, a join) is applied in few transactions, not one per commit."""
+        inbox: asyncio.Queue[bytes | None] = asyncio.Queue(INBOX_MESSAGES)
+        reader = asyncio.ensure_future(_read_into(chan, inbox))
+        try:
+            while True:
+                batch = [await inbox.get()]
+                while not inbox.empty() and len(batch) < INBOX_MESSAGES:
+                    batch.append(inbox.get_nowait())
+                ended = None in batch
+                msgs = []
+                for data in batch:
+                    if data is None:
+                        break
+                    try:
+                        msgs.append(from_bytes(data))
+                    except ValidationError as exc:
+                        log.warning("bad message from %s: %s; closing the link", serial, exc)
+                        ended = True
+                        break
+                if msgs:
+                    self.enqueue(await self.run_in_store(
+                        partial(self.core.receive_many, serial, msgs)))
+                if ended:
+                    return
+        finally:
+            reader.cancel()
 
     # -- effects --------------------------------------------------------------------------
 
@@ -335,6 +357,16 @@ class LinkManager:
     def link_view(self) -> list[Any]:
         """Per peer link information (store thread)."""
         return self.core.link_info()
+
+
+async def _read_into(chan: PeerChannel, inbox: asyncio.Queue[bytes | None]) -> None:
+    """Read CHAN's messages into INBOX; None marks the end of the stream."""
+    try:
+        while (data := await chan.recv()) is not None:
+            await inbox.put(data)
+    except ValidationError as exc:
+        log.warning("closing a link: %s", exc)
+    await inbox.put(None)
 
 
 def _address(info: MachineInfo) -> PeerAddress:
