@@ -174,10 +174,13 @@ def test_version_mismatch_refuses_the_join_and_the_link(tmp_path: Path) -> None:
         b.stop()
         b.start(MXCLUSTER_VERSION="9.9.9")
         wait_for(lambda: states(a)[b.hostname] == "version-mismatch", 30, "version-mismatch")
+        assert {x["name"]: x["version"] for x in listing(a)["machines"]}[b.hostname] == (
+            "9.9.9")
         ok(a, "smtproutes new mismatch.example --to 10.0.0.9", "commit")
         assert "mismatch.example" not in domains(b)
+        one(a, f"clusterconfig disconnect {b.hostname}")
         r = a.cli(f"clusterconfig reconnect {b.hostname}")
-        assert r.returncode == 1
+        assert r.returncode == 1 and "runs version 9.9.9" in r.stderr
     finally:
         for m in (a, b, x):
             m.kill()

@@ -69,6 +69,9 @@ def test_unreachable_machine_flattens_itself_when_it_returns(tmp_path: Path) -> 
         b.start()
         wait_for(lambda: standalone(b), 30, "mail2 to learn of its removal")
         assert effective(b) == before and entries(b) == ["old@example.com"]
+        r = b.cli("clusterconfig create again")  # its identity stays removed
+        assert r.returncode == 1 and "afresh" in r.stderr
+        assert b.cli("status").returncode == 0  # and everyone can still log in
     finally:
         for m in (a, b):
             m.kill()

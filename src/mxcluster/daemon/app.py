@@ -155,6 +155,9 @@ class Daemon:
                             on_applied=lambda cid: mail.changed(),
                             on_membership=mail.changed,
                             control_handler=ControlServer(machine, run))
+        from mxcluster.service.cluster import record_version
+
+        await run(lambda: record_version(machine))
         machine.runtime.update(replication=core, links=links, run_in_store=run)
         machine.commit_hooks.append(links.committed)
         await links.start()

@@ -178,14 +178,20 @@ def disconnect_ops(m: Membership, machine: str) -> list[Op]:
     return [_set("state", target.serial, {"state": AdminState.DISCONNECTED.value})]
 
 
-def reconnect_ops(m: Membership, machine: str, my_version: str) -> list[Op]:
-    """Re-attach MACHINE; refused unless it runs MY_VERSION (the version running this)."""
+def reconnect_ops(m: Membership, machine: str, my_version: str,
+                  its_version: str | None = None) -> list[Op]:
+    """Re-attach MACHINE; refused unless it runs MY_VERSION (the version running this).
+
+    ITS_VERSION is what MACHINE reports on its live link, when there is one (the
+    recorded version of a disconnected machine may be out of date).
+    """
     target = _member(m, machine)
     if target.state is not AdminState.DISCONNECTED:
         raise StateError(f"{machine} is not disconnected")
-    if target.version != my_version:
+    its_version = its_version or target.version
+    if its_version != my_version:
         raise StateError(
-            f"{machine} runs version {target.version}, this machine runs {my_version}",
+            f"{machine} runs version {its_version}, this machine runs {my_version}",
             hint="upgrade it (or run reconnect on a machine of its version) first")
     return [_set("state", target.serial, {"state": AdminState.MEMBER.value})]
 

@@ -113,10 +113,11 @@ class LinkManager:
     async def reconcile(self) -> None:
         """Dial every member we are responsible for; forget machines that left."""
         membership: Membership = await self.run_in_store(self.core.membership)
-        wanted = {m.serial: m for m in membership.machines
-                  if m.serial != self.serial and m.state is not AdminState.REMOVED}
-        tell = {m.serial for m in membership.all_machines
-                if m.state is AdminState.REMOVED and m.serial != self.serial} - self._told
+        member = membership.is_member(self.serial)
+        wanted = {m.serial: m for m in membership.machines if member
+                  and m.serial != self.serial and m.state is not AdminState.REMOVED}
+        tell = {m.serial for m in membership.all_machines if member
+                and m.state is AdminState.REMOVED and m.serial != self.serial} - self._told
         for serial, task in list(self._tellers.items()):
             if serial not in tell:
                 task.cancel()
@@ -126,8 +127,6 @@ class LinkManager:
             if info is None or _address(info) != self._dialing.get(serial):
                 task.cancel()  # gone, or reached elsewhere now ('communication')
                 del self._dialers[serial]
-        if not membership.is_member(self.serial):
-            return
         for serial, info in wanted.items():
             if self.serial < serial and serial not in self._dialers:
                 self._dialing[serial] = _address(info)

@@ -66,16 +66,24 @@ def create(m: Machine, author: str, name: str, addressing: Addressing = Addressi
     if not m.standalone:
         raise StateError(f"this machine is already in cluster {m.cluster_name}",
                          hint="a machine is in one cluster at a time")
+    _refuse_former_member(m)
     if address is None and addressing is Addressing.HOSTNAME:
         address = m.identity.name
     me = candidate(m, address)
-    moves_ = moves.create_ops(m.store, _fresh_view(m), name, addressing, me)
+    moves_ = moves.create_ops(m.store, Membership(), name, addressing, me)
     return commit_ops(m, author, f"clusterconfig create {name}", moves_)
 
 
-def _fresh_view(m: Machine) -> Membership:
-    """The view create starts from: a removed machine's old cluster does not count."""
-    return Membership() if m.standalone else m.membership()
+def _refuse_former_member(m: Machine) -> None:
+    """A removed machine keeps its old cluster's records (removal is final for its
+    serial); it starts a new cluster only once set up afresh."""
+    view = m.membership()
+    if view.by_serial(m.identity.serial) is not None:
+        raise StateError(
+            f"this machine was removed from cluster {view.cluster}; its identity cannot "
+            "start or join another cluster",
+            hint="'saveconfig FILE', set the machine up afresh ('mxcluster setup' on a new "
+            "data directory), then 'loadconfig FILE'")
 
 
 def admit(m: Machine, author: str, joiner: Candidate, group: str | None = None) -> dict[str, Any]:
@@ -110,7 +118,18 @@ def check_can_join(m: Machine) -> None:
         raise StateError(f"this machine is already in cluster {m.cluster_name}",
                          hint="remove it from that cluster first ('clusterconfig "
                          "removemachine')")
+    _refuse_former_member(m)
     list(moves.join_local_ops(m.store, m.identity.name))  # raises for a former member
+
+
+def record_version(m: Machine) -> ChangesetId | None:
+    """After an upgrade: record the version this member now runs (None if unchanged)."""
+    if m.standalone:
+        return None
+    recorded = ops.version_ops(m.membership(), m.identity.serial, m.version)
+    if not recorded:
+        return None
+    return commit_ops(m, "mxcluster", f"now running version {m.version}", recorded)
 
 
 # -- views --------------------------------------------------------------------------
@@ -130,6 +149,15 @@ def link_state(m: Machine, x: MachineInfo) -> str:
     return "connected" if x.serial == m.identity.serial else "link-down"
 
 
+def running_version(m: Machine, x: MachineInfo) -> str:
+    """The version X runs: as its live link says, else as last recorded."""
+    core = m.runtime.get("replication")
+    link = core.links.get(x.serial) if core is not None else None
+    if x.serial == m.identity.serial:
+        return m.version
+    return str(link.hello.version) if link is not None else x.version
+
+
 def listing(m: Machine) -> dict[str, Any]:
     """The ``clusterconfig list --json`` document (SPEC §4)."""
     if m.standalone:
@@ -137,7 +165,8 @@ def listing(m: Machine) -> dict[str, Any]:
     view = m.membership()
     machines = [
         {"name": x.name, "serial": x.serial, "group": x.group, "address": x.address,
-         "ssh_port": x.ssh_port, "version": x.version, "state": link_state(m, x)}
+         "ssh_port": x.ssh_port, "version": running_version(m, x),
+         "state": link_state(m, x)}
         for x in view.machines
     ]
     groups = [{"name": g, "machines": [x.name for x in view.machines_in(g)]}

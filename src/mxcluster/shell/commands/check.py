@@ -40,7 +40,9 @@ def _report(ctx: Ctx) -> Result:
     m = ctx.machine
     local = check.digests(m)
     found = check.conflicts(m)
-    peers = [x for x in cluster.members(m) if cluster.link_state(m, x) == "connected"]
+    others = list(cluster.members(m))
+    peers = [x for x in others if cluster.link_state(m, x) == "connected"]
+    skipped = sorted(x.name for x in others if x not in peers)
     links = m.runtime.get("links")
     me = m.identity.name
 
@@ -57,7 +59,8 @@ def _report(ctx: Ctx) -> Result:
                     unreachable.append(x.name)
         diffs = check.differences(me, local, remote)
         data = {"conflicts": found, "differences": diffs,
-                "compared": sorted([me, *remote]), "unreachable": unreachable}
+                "compared": sorted([me, *remote]), "unreachable": unreachable,
+                "not_compared": skipped}
         return Result(data, _text(data))
 
     return Result(then=gather)
@@ -67,6 +70,9 @@ def _text(data: dict[str, Any]) -> str:
     lines = [f"Compared: {', '.join(data['compared'])}"]
     if data["unreachable"]:
         lines.append(f"Not reachable now: {', '.join(data['unreachable'])}")
+    if data["not_compared"]:
+        lines.append("Not compared (not connected: disconnected, link down or another "
+                     f"version): {', '.join(data['not_compared'])}")
     if not data["conflicts"] and not data["differences"]:
         return "\n".join([*lines, "No conflicts; every compared machine has the same "
                           "configuration."])

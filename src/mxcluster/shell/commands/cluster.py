@@ -77,7 +77,7 @@ def connstatus(ctx: Ctx) -> Result:
 def _since(ms: int) -> str:
     if not ms:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- groups and names -------------------------------------------------------------------
@@ -156,9 +156,9 @@ def disconnect(ctx: Ctx, machine: str) -> Result:
 @click.pass_obj
 def reconnect(ctx: Ctx, machine: str) -> Result:
     """Re-attach MACHINE (same version only); both sides' changes merge."""
-    version = ctx.machine.version
-    return change(ctx, f"reconnect {machine}",
-                  lambda v: ops.reconnect_ops(v, machine, version))
+    m = ctx.machine
+    return change(ctx, f"reconnect {machine}", lambda v: ops.reconnect_ops(
+        v, machine, m.version, cluster.running_version(m, v.find(machine))))
 
 
 @clusterconfig.command("removemachine")

@@ -98,7 +98,7 @@ def join(ctx: Ctx, host: str, port: int, user: str, password_file: str | None,
                          hint="the member places a prepared machine; use 'setgroup' later")
     password = None if prepared else _password(ctx, password_file, user, host)
     me = cluster.candidate(m, address)
-    author, prompter = ctx.session.user, ctx.prompter
+    author, prompter, session = ctx.session.user, ctx.prompter, ctx.session
 
     async def work() -> Result:
         pinned = await _host_key(host, port, fingerprint, accept_fingerprint, prompter)
@@ -112,7 +112,9 @@ def join(ctx: Ctx, host: str, port: int, user: str, password_file: str | None,
             assert password is not None
             reply = await _admit_with_password(host, port, user, password, pinned, request,
                                                group)
-        return await _finish(m, run, links, author, host, port, pinned, reply)
+        result = await _finish(m, run, links, author, host, port, pinned, reply)
+        session.mode = await run(m.default_mode)  # a member's sessions are in cluster mode
+        return result
 
     return Result(then=work)
 
@@ -122,7 +124,10 @@ def _password(ctx: Ctx, password_file: str | None, user: str, host: str) -> str:
         try:
             lines = data_path(ctx, password_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise NotFoundError(f"cannot read {password_file}: {exc.strerror}") from None
+            path = data_path(ctx, password_file)
+            raise NotFoundError(f"cannot read {path}: {exc.strerror}",
+                                hint="a relative path is taken from this machine's data "
+                                "directory") from None
         if not lines or not lines[0]:
             raise UsageError(f"{password_file} is empty")
         return lines[0]
@@ -210,6 +215,7 @@ def prepjoin_print(ctx: Ctx) -> Result:
     text = (f"On a member of the cluster, run:\n  clusterconfig prepjoin new "
             f"{m.identity.name} --serial {m.identity.serial} --key {shlex.quote(key)}")
     if not m.standalone:
+        text = f"This machine is a member of cluster {m.cluster_name}."
         data["prepared"] = [{"name": p.name, "serial": p.serial}
                             for p in m.membership().prepjoins]
         text += "\n\nPrepared joins here: " + (
