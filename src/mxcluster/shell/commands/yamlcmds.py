@@ -197,4 +197,5 @@ def clusterset(ctx: Ctx, action: str, block: str, src: str | None, dst: str | No
     if action == "move":
         m.stage_delete(s, block, source)
     return Result({"staged": f"{action} {block} {source} -> {target}"},
-                  f"{block} {'copied' if action == 'copy' else 'moved'} from {source} to {target}" + staged_note(ctx))
+                  f"{block} {'copied' if action == 'copy' else 'moved'} from {source} "
+                  f"to {target}" + staged_note(ctx))
