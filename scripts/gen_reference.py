@@ -141,14 +141,20 @@ def _command_section(cmd: click.Command, path: str, permission: Any, depth: int)
     return "\n\n".join(p for p in parts if p)
 
 
-def _subcommands(info: Any) -> Iterator[tuple[str, click.Command, Any]]:
+def _subcommands(info: Any, cmd: click.Command | None = None,
+                 path: tuple[str, ...] = ()) -> Iterator[tuple[str, click.Command, Any]]:
+    """Every visible sub-command, nested groups included: (path, command, permission)."""
     from mxcluster.shell.core import sub_permission
 
-    group = info.command
+    group = info.command if cmd is None else cmd
     if not isinstance(group, click.Group):
         return
     for name in sorted(group.commands):
-        yield name, group.commands[name], sub_permission(info, [name])
+        sub = group.commands[name]
+        if sub.hidden:
+            continue
+        yield " ".join((*path, name)), sub, sub_permission(info, [*path, name])
+        yield from _subcommands(info, sub, (*path, name))
 
 
 def _roles_summary(info: Any) -> str:

@@ -53,12 +53,15 @@ def _commands() -> list[tuple[str, click.Command]]:
     import mxcluster.shell.commands  # noqa: F401  (registers every command)
     from mxcluster.shell.core import REGISTRY
 
-    out = []
-    for name, info in sorted(REGISTRY.items()):
-        out.append((name, info.command))
-        if isinstance(info.command, click.Group):
-            out += [(f"{name} {sub}", cmd) for sub, cmd in sorted(info.command.commands.items())]
-    return out
+    def walk(path: str, cmd: click.Command) -> list[tuple[str, click.Command]]:
+        found = [(path, cmd)]
+        if isinstance(cmd, click.Group):
+            for sub, sub_cmd in sorted(cmd.commands.items()):
+                if not sub_cmd.hidden:  # internal (e.g. 'clusterconfig admit')
+                    found += walk(f"{path} {sub}", sub_cmd)
+        return found
+
+    return [item for name, info in sorted(REGISTRY.items()) for item in walk(name, info.command)]
 
 
 def test_every_shell_command_has_help() -> None:

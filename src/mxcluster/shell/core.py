@@ -131,13 +131,19 @@ def shell_command(permission: Permission) -> Callable[[C], C]:
 
 
 def sub_permission(info: CommandInfo, args: list[str]) -> Permission:
-    """Sub-commands may need less than the group (e.g. ``userconfig print``)."""
-    if isinstance(info.command, click.Group) and args:
-        sub = info.command.commands.get(args[0])
-        needed = getattr(sub, "mx_permission", None) if sub is not None else None
-        if isinstance(needed, Permission):
-            return needed
-    return info.permission
+    """Sub-commands may need less than the group (e.g. ``userconfig print``); the
+    deepest sub-command named in ARGS that says so decides."""
+    cmd: click.Command = info.command
+    needed = info.permission
+    for arg in args:
+        sub = cmd.commands.get(arg) if isinstance(cmd, click.Group) else None
+        if sub is None:
+            break
+        mark = getattr(sub, "mx_permission", None)
+        if isinstance(mark, Permission):
+            needed = mark
+        cmd = sub
+    return needed
 
 
 def permissions_of(info: CommandInfo) -> list[Permission]:
