@@ -1,6 +1,6 @@
 """Multi-host test networks: one Linux network namespace per machine, a bridge between them.
 
-    hub namespace (mxt-PID-hub)          machine namespaces (mxt-PID-1 ... mxt-PID-N)
+    hub namespace (mxt-PID-K-hub)        machine namespaces (mxt-PID-K-1 ... mxt-PID-K-N)
     +------------------------+           +------------------------+
     | br0  -- m1 (veth) -----+-----------+- eth0 10.77.X.1/24, lo |
     |      -- m2 (veth) -----+-----------+- eth0 10.77.X.2/24, lo |
@@ -19,9 +19,11 @@ and the test drives them with ``mxcluster cli`` run in the same namespace.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -33,9 +35,10 @@ from pathlib import Path
 import pytest
 from tests.integration.conftest import BIN, FAST_HASH, PASSWORD, MachineProc, wait_for
 
-#: every namespace this module makes is called ``mxt-<pid of the test process>-<what>``
+#: every namespace this module makes is called ``mxt-<pid of the test process>-<n>-<what>``
 PREFIX = "mxt"
-_OURS = re.compile(rf"^{PREFIX}-(\d+)-\w+$")
+_OURS = re.compile(rf"^{PREFIX}-(\d+)-[\w-]+$")
+_networks = itertools.count()
 _CLONE_NEWNET = 0x40000000
 SSH_PORT = 2222  # each namespace has its own port space, so a fixed port never clashes
 
@@ -71,12 +74,17 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale() -> None:
-    """Delete namespaces left by earlier test processes that died before cleaning up."""
+    """Delete namespaces left by earlier test processes that were killed before they
+    could clean up, and end the daemons those left running inside them (by pid)."""
     for line in ip("netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
         match = _OURS.match(name)
-        if match and not _pid_alive(int(match.group(1))):
-            ip("netns", "del", name, check=False)
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        for pid in ip("netns", "pids", name, check=False).stdout.split():
+            with suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        ip("netns", "del", name, check=False)
 
 
 @dataclass
@@ -176,7 +184,7 @@ def network(size: int) -> Iterator[Network]:
         pytest.skip(reason)
     remove_stale()
     pid = os.getpid()
-    net = Network(f"{PREFIX}-{pid}", f"10.77.{pid % 250}", size)
+    net = Network(f"{PREFIX}-{pid}-{next(_networks)}", f"10.77.{pid % 250}", size)
     try:
         try:
             net.build()
