@@ -159,3 +159,10 @@ def test_clustercheck_alone_reports_nothing_to_do(created: Shell) -> None:
     done = asyncio.run(out.then())
     doc = json.loads(done.stdout)
     assert doc["conflicts"] == [] and doc["differences"] == []
+
+
+def test_help_reaches_nested_sub_commands(shell: Shell) -> None:
+    """'--help' and 'help' work three levels deep (clusterconfig prepjoin new)."""
+    out = shell.execute("clusterconfig prepjoin new --help")
+    assert out.exit_code == 0 and "--serial" in out.stdout
+    assert "--serial" in shell.execute("help clusterconfig prepjoin new").stdout

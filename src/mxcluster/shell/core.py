@@ -204,7 +204,7 @@ class Shell:
         if not args:
             return Outcome()
         if "--help" in args[1:]:  # click would print to the daemon's stdout
-            args = ["help", *[a for a in args[:2] if not a.startswith("-")]]
+            args = ["help", *[a for a in args[:3] if not a.startswith("-")]]
         try:
             remote = self._remote(args)
             if remote is not None:

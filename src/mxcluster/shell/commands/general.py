@@ -13,10 +13,10 @@ from mxcluster.users.roles import Permission, allowed
 @shell_command(Permission.BASIC)
 @click.command("help")
 @click.argument("command", required=False)
-@click.argument("sub", required=False)
+@click.argument("subs", nargs=-1)
 @click.pass_obj
-def help_(ctx: Ctx, command: str | None, sub: str | None) -> Result:
-    """List the commands, or show how to use COMMAND [SUB-COMMAND]."""
+def help_(ctx: Ctx, command: str | None, subs: tuple[str, ...]) -> Result:
+    """List the commands, or show how to use COMMAND [SUB-COMMAND...]."""
     if command is None:
         rows = [(n, i.summary) for n, i in sorted(REGISTRY.items())
                 if any(allowed(ctx.session.role, p) for p in permissions_of(i))]
@@ -29,8 +29,10 @@ def help_(ctx: Ctx, command: str | None, sub: str | None) -> Result:
         raise UsageError(f"unknown command {command!r}", hint="type 'help' for the list")
     cmd = info.command
     path = command
-    if sub and isinstance(cmd, click.Group) and sub in cmd.commands:
-        cmd, path = cmd.commands[sub], f"{command} {sub}"
+    for sub in subs:
+        if not (isinstance(cmd, click.Group) and sub in cmd.commands):
+            break
+        cmd, path = cmd.commands[sub], f"{path} {sub}"
     with click.Context(cmd, info_name=path) as cctx:
         text = cmd.get_help(cctx).replace("Usage: ", "Usage: ", 1)
     return Result({"command": path, "help": text}, text)
