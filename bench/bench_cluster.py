@@ -323,6 +323,8 @@ async def catch_up_around(cluster: Cluster, missed: int, base: int,
     back = asyncio.ensure_future(rejoin(cluster))
     fig = await time_catch_up(c, targets, t0)
     fig["rejoin_returned_s"] = round(await back - t0, 3)
+    if c.conn is None:
+        await c.connect()
     fig["links_down_after"] = [f"{x.name}->{y.name}" for x, y in await cluster.links_down()]
     fig["while_away"] = made
     fig["received_while_away"] = leaked
@@ -394,7 +396,13 @@ async def bench_join(root: Path, args: argparse.Namespace) -> Figures:
 
 def environment() -> Figures:
     df = subprocess.run(["df", "-h", str(SCRATCH)], capture_output=True, text=True).stdout
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True,
+                           text=True).stdout.split()
     return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": head, "src_uncommitted": dirty[1::2],
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "df": df.strip().splitlines()[-1] if df else "",
             "loadavg_start": loadavg()}
@@ -434,9 +442,13 @@ def _latency_lines(fig: Figures) -> list[str]:
 
 
 def report(res: Figures) -> str:
+    if "env" not in res:
+        return "no figures"
     env = res["env"]
     lines = [f"mxcluster cluster benchmark ({env['date']}, {env['cpus']} CPUs, Python "
-             f"{env['python']}), load {env['loadavg_start']} -> {env.get('loadavg_end')}"]
+             f"{env['python']}), load {env['loadavg_start']} -> {env.get('loadavg_end')}",
+             f"source at {env['commit']}, uncommitted changes in src: "
+             f"{env['src_uncommitted'] or 'none'}"]
     if res.get("etcd"):
         e = res["etcd"]
         lines += ["", f"etcd {e['version']}, {e['members']} members, loopback (reference)",
@@ -455,7 +467,8 @@ def report(res: Figures) -> str:
                       f"received while away: {f['received_while_away']})",
                       f"  all held after {f['all_s']} s (first after {f['first_arrival_s']} s, "
                       f"transfer {f['transfer_s']} s; rejoin step returned after "
-                      f"{f['rejoin_returned_s']} s)"]
+                      f"{f['rejoin_returned_s']} s); links down after: "
+                      f"{f['links_down_after'] or 'none'}"]
     if res.get("join"):
         j = res["join"]
         lines += ["", f"join of a cluster holding {j['entries_stored']:,} unsubscribe entries",
@@ -504,33 +517,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def run(args: argparse.Namespace, work: Path) -> Figures:
-    res: Figures = {"env": environment(), "quick": args.quick, "interval_s": args.interval,
-                    "gap_s": args.gap}
+async def run(args: argparse.Namespace, work: Path, res: Figures) -> None:
+    """Run the parts asked for into RES, saving it after each (a failure keeps the rest)."""
+    res.update({"env": environment(), "quick": args.quick, "interval_s": args.interval,
+                "gap_s": args.gap})
     if "etcd" in args.only:
         print(f"etcd: 3 members, {args.puts} puts per figure ...", flush=True)
         res["etcd"] = await asyncio.to_thread(measure_etcd, args.puts, args.interval)
+        save(res)
     if "latency" in args.only:
-        res["latency"] = [await bench_latency(work, n, args) for n in args.machines]
+        res["latency"] = []
+        for n in args.machines:
+            res["latency"].append(await bench_latency(work, n, args))
+            save(res)
     if "catchup" in args.only:
         res["catchup"] = await bench_catchup(work, args)
+        save(res)
     if "join" in args.only:
         res["join"] = await bench_join(work, args)
     res["env"]["loadavg_end"] = loadavg()
-    return res
+    save(res)
+
+
+def save(res: Figures) -> None:
+    JSON_OUT.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     SCRATCH.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="cluster-", dir=SCRATCH))
+    res: Figures = {}
     try:
-        res = asyncio.run(run(args, work))
+        asyncio.run(run(args, work, res))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    JSON_OUT.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    print("\n" + report(res))
+        print("\n" + report(res))
     print(f"\nfigures written to {JSON_OUT.relative_to(ROOT)}")
     return 0
 
