@@ -8,6 +8,7 @@ most of a second of CPU), the three machines at once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -150,6 +151,18 @@ def big_commit(m: MachineProc) -> list[str]:
             "commit 'to be applied'"]
 
 
+def stored(m: MachineProc, cid: str) -> bool:
+    """Whether commit CID is in M's store, read from its database (M is not running)."""
+    origin, _, seq = cid.rpartition("-")
+    db = sqlite3.connect(m.data_dir / "mxcluster.db")
+    try:
+        row = db.execute("SELECT 1 FROM changesets WHERE origin = ? AND seq = ?",
+                         (origin, int(seq))).fetchone()
+    finally:
+        db.close()
+    return row is not None
+
+
 def test_sigkill_while_applying_a_changeset_then_restart_converges(
         trio: tuple[Network, list[NetnsMachine]]) -> None:
     """A machine killed before the fsync of a replicated changeset gets it again after a
@@ -161,6 +174,8 @@ def test_sigkill_while_applying_a_changeset_then_restart_converges(
 
     cid = ok(a, *big_commit(a))[-1]["committed"]
     assert c.wait_dead(timeout=30) != 0, "C must die applying the changeset"
+    integrity(c.data_dir)
+    assert not stored(c, cid), "killed before the fsync, C must not keep the changeset"
     c.start()
 
     for v in until_converged([a, b, c], {cid}, "C to catch up after its restart"):
