@@ -77,6 +77,7 @@ class LinkManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._effects: asyncio.Queue[list[Effect]] = asyncio.Queue()
         self._dialing: dict[str, PeerAddress] = {}
+        self._outboxes: dict[str, asyncio.Queue[bytes]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ----------------------------------------------------------------
@@ -159,6 +160,8 @@ class LinkManager:
                     return
             except (MxclusterError, TimeoutError) as exc:
                 log.debug("telling %s of its removal: %s", peer.serial, exc)
+            except Exception:
+                log.exception("telling %s of its removal failed", peer.serial)
             await asyncio.sleep(delay)
             delay = min(REMOVED_RETRY_MAX, delay * 2)
 
@@ -172,6 +175,8 @@ class LinkManager:
             except MxclusterError as exc:
                 log.info("link to %s (%s:%d) down: %s", peer.serial, peer.address,
                          peer.port, exc)
+            except Exception:  # a dialer must never die: the link would stay down
+                log.exception("link to %s failed; redialling", peer.serial)
             await asyncio.sleep(delay)
             delay = min(BACKOFF_MAX, delay * 2)
 
@@ -198,6 +203,9 @@ class LinkManager:
                 await self.run_channel(peer.serial, chan)
             except MxclusterError as exc:
                 log.info("joining through %s:%d: %s", peer.address, peer.port, exc)
+            except Exception:
+                log.exception("joining through %s:%d failed; retrying", peer.address,
+                              peer.port)
             await asyncio.sleep(delay)
             delay = min(BACKOFF_MAX, delay * 2)
 
@@ -243,7 +251,7 @@ class LinkManager:
         except Exception:
             log.exception("control request from %s failed", serial)
             body = control.error_reply(MxclusterError("internal error on the peer; see its log"))
-        with contextlib.suppress(OSError, ConnectionError, asyncssh.Error):
+        with contextlib.suppress(MxclusterError):
             await control.reply(channel, body)
 
     # -- one link -------------------------------------------------------------------
@@ -254,6 +262,9 @@ class LinkManager:
         if old is not None:
             old.close()
         self._channels[serial] = chan
+        outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._outboxes[serial] = outbox
+        sender = asyncio.ensure_future(_send_loop(serial, chan, outbox))
         try:
             await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
             hello = await self._first_hello(serial, chan)
@@ -262,6 +273,9 @@ class LinkManager:
             self.enqueue(await self.run_in_store(lambda: self.core.link_up(serial, hello)))
             await self._pump(serial, chan)
         finally:
+            sender.cancel()
+            if self._outboxes.get(serial) is outbox:
+                del self._outboxes[serial]
             if self._channels.get(serial) is chan:
                 del self._channels[serial]
                 self.enqueue(await self.run_in_store(lambda: self.core.link_down(serial)))
@@ -333,10 +347,9 @@ class LinkManager:
 
     async def _one(self, effect: Effect) -> None:
         if isinstance(effect, Send):
-            chan = self._channels.get(effect.peer)
-            if chan is not None:
-                with contextlib.suppress(OSError, ConnectionError):
-                    await chan.send(to_bytes(effect.message))
+            outbox = self._outboxes.get(effect.peer)
+            if outbox is not None:  # each link sends on its own: a slow peer slows no other
+                outbox.put_nowait(to_bytes(effect.message))
         elif isinstance(effect, Close):
             log.warning("closing link to %s: %s", effect.peer, effect.reason)
             chan = self._channels.get(effect.peer)
@@ -356,6 +369,16 @@ class LinkManager:
     def link_view(self) -> list[Any]:
         """Per peer link information (store thread)."""
         return self.core.link_info()
+
+
+async def _send_loop(serial: str, chan: PeerChannel, outbox: asyncio.Queue[bytes]) -> None:
+    """Send what the core queued for one link, in order, until the link fails."""
+    try:
+        while True:
+            await chan.send(await outbox.get())
+    except MxclusterError as exc:
+        log.info("sending to %s stopped: %s", serial, exc)
+        chan.close()
 
 
 async def _read_into(chan: PeerChannel, inbox: asyncio.Queue[bytes | None]) -> None:

@@ -47,8 +47,12 @@ class PeerChannel:
         self._conn = conn
 
     async def send(self, data: bytes) -> None:
-        self._writer.write(data.decode("utf-8") + "\n")
-        await self._writer.drain()
+        """Send one message; UnreachableError when the channel is gone."""
+        try:
+            self._writer.write(data.decode("utf-8") + "\n")
+            await self._writer.drain()
+        except (asyncssh.Error, ConnectionError, OSError) as exc:
+            raise UnreachableError(f"peer channel closed: {exc}") from None
 
     async def recv(self) -> bytes | None:
         try:
