@@ -197,7 +197,8 @@ def network(size: int) -> Iterator[Network]:
 
 @dataclass
 class NetnsMachine(MachineProc):
-    """A MachineProc whose daemon and cli run inside machine ``index``'s namespace."""
+    """A MachineProc whose daemon and cli run inside machine ``index``'s namespace
+    (``ssh``, Debian's client, is not wrapped: it would run in the root namespace)."""
 
     net: Network | None = None
     index: int = 0
