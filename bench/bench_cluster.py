@@ -299,7 +299,13 @@ async def scenario_restart(cluster: Cluster, missed: int) -> Figures:
     c = cluster.nodes[2]
     c.disconnect()
     c.stop()
-    return await catch_up_around(cluster, missed, 2_000_000, restart_stopped)
+    fig = await catch_up_around(cluster, missed, 2_000_000, restart_stopped)
+    try:  # both its links back (a dialer waits out its back-off, up to 15 s)
+        await cluster.meshed(timeout=120, heal_after=None)
+        fig["mesh_restored_s"] = round(time.perf_counter() - fig.pop("t0"), 1)
+    except BenchError as exc:
+        fig["mesh_restored_s"] = str(exc)
+    return fig
 
 
 async def restart_stopped(cluster: Cluster) -> float:
@@ -326,6 +332,7 @@ async def catch_up_around(cluster: Cluster, missed: int, base: int,
     if c.conn is None:
         await c.connect()
     fig["links_down_after"] = [f"{x.name}->{y.name}" for x, y in await cluster.links_down()]
+    fig["t0"] = t0
     fig["while_away"] = made
     fig["received_while_away"] = leaked
     return fig
@@ -344,6 +351,7 @@ async def bench_catchup(root: Path, args: argparse.Namespace) -> Figures:
         await settle_route(cluster)
         fig["loadavg_before"] = loadavg()
         fig["disconnect"] = await scenario_disconnect(cluster, args.missed)
+        del fig["disconnect"]["t0"]
         fig["restart"] = await scenario_restart(cluster, args.missed)
         fig["loadavg_after"] = loadavg()
         return fig
@@ -402,7 +410,7 @@ def environment() -> Figures:
     dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True,
                            text=True).stdout.split()
     return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "commit": head, "src_uncommitted": dirty[1::2],
+            "commit": head, "commit_at_end": None, "src_uncommitted": dirty[1::2],
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "df": df.strip().splitlines()[-1] if df else "",
             "loadavg_start": loadavg()}
@@ -469,6 +477,8 @@ def report(res: Figures) -> str:
                       f"transfer {f['transfer_s']} s; rejoin step returned after "
                       f"{f['rejoin_returned_s']} s); links down after: "
                       f"{f['links_down_after'] or 'none'}"]
+            if "mesh_restored_s" in f:
+                lines.append(f"  every link up again {f['mesh_restored_s']} s after the start")
     if res.get("join"):
         j = res["join"]
         lines += ["", f"join of a cluster holding {j['entries_stored']:,} unsubscribe entries",
@@ -536,6 +546,7 @@ async def run(args: argparse.Namespace, work: Path, res: Figures) -> None:
     if "join" in args.only:
         res["join"] = await bench_join(work, args)
     res["env"]["loadavg_end"] = loadavg()
+    res["env"]["commit_at_end"] = environment()["commit"]  # the tree may move under a run
     save(res)
 
 
