@@ -462,6 +462,8 @@ def report(res: Figures) -> str:
         lines += ["", f"etcd {e['version']}, {e['members']} members, loopback (reference)",
                   _lat("put (rotating member)", e["put"]),
                   _lat("put -> visible on all members (serializable reads)", e["visible_all"]),
+                  _lat("put -> visible on all members (watch streams)",
+                       e["visible_all_watch"]),
                   _lat("  put acknowledged, in that series", e["ack"]),
                   f"    poll period: {e['poll_period_ms']} ms"]
     for fig in res.get("latency", []):
