@@ -38,8 +38,9 @@ demo: venv
 docs: venv
 	$(BIN)/python scripts/gen_reference.py
 
+## every bench/bench_*.py, full size (minutes); BENCH_ARGS="--quick" or e.g. "cluster"
 bench: venv
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

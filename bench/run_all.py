@@ -4,7 +4,11 @@
     .venv/bin/python bench/run_all.py --quick    # smoke run of each benchmark
 
 Each benchmark prints its own figures and writes ``.bench/NAME.json``; this runner only
-adds which ones ran, how long each took, and exits non-zero when one failed.
+adds which ones ran, how long each took, and exits non-zero when one failed. Modules
+without the ``bench_`` prefix (``cluster_harness.py``, ``etcd_reference.py``) are helpers
+that a benchmark imports, not benchmarks. ``bench_cluster.py`` starts up to 20 daemons and
+a 3-member etcd (installing Debian's ``etcd-server`` with apt-get when missing and run as
+root; otherwise it skips the etcd reference).
 """
 
 from __future__ import annotations
