@@ -242,3 +242,46 @@ def test_a_frozen_peer_is_noticed_within_ten_seconds(tmp_path: Path) -> None:
     finally:
         for m in (a, b):
             m.kill()
+
+
+def test_interactive_join_asks_for_the_password_and_the_fingerprint(
+        trio: list[MachineProc], tmp_path: Path) -> None:
+    """In a terminal, join asks for the admin password, shows the member's host-key
+    fingerprint and goes on only when the operator confirms it."""
+    import os
+
+    from tests.integration.conftest import BIN, PASSWORD
+    from tests.sshd.terminal import PtyProcess, plain
+
+    a = trio[0]
+    fp = one(a, "version")["fingerprint"]
+    (x,) = machines(tmp_path, 1, start=45)
+    os.environ["MXCLUSTER_PASSWORD"] = PASSWORD
+    try:
+        child = PtyProcess([str(BIN / "mxcluster"), "cli", "--host", x.address, "--port",
+                            str(x.ssh_port), "--user", "admin"])
+        child.expect(f"{x.hostname}>")
+        child.send(f"clusterconfig join {a.address} --port {a.ssh_port}\r")
+        child.expect(f"Password of admin on {a.address}")
+        child.send(PASSWORD + "\r")
+        child.expect("Is that the member you meant?")
+        assert fp[:24] in plain(child.output)  # the terminal wraps the rest
+        child.send("n\r")
+        child.expect("join cancelled")
+        assert listing(x)["cluster"] is None
+        child.output = ""  # expect() searches all output: start afresh
+        child.send(f"clusterconfig join {a.address} --port {a.ssh_port}\r")
+        child.expect(f"Password of admin on {a.address}")
+        child.send(PASSWORD + "\r")
+        child.expect("Is that the member you meant?")
+        child.send("y\r")
+        child.expect("Joined cluster prod", timeout=60)
+        child.expect("(Cluster prod)>")
+        child.send("exit\r")
+        assert child.wait() == 0
+        wait_for(lambda: states(a).get(x.hostname) == "connected", 30, "the joiner linked")
+    finally:
+        os.environ.pop("MXCLUSTER_PASSWORD", None)
+        x.kill()
+        if x.hostname in states(a):
+            one(a, f"clusterconfig removemachine {x.hostname}")
