@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from mxcluster.config.changeset import ChangesetId
+from mxcluster.config.changeset import Changeset, ChangesetId, Op
+from mxcluster.config.hlc import Timestamp
+from mxcluster.config.store import Store
 from mxcluster.errors import NotFoundError
 from mxcluster.service.history import rollback_ops
 from mxcluster.service.machine import Machine
@@ -93,3 +95,24 @@ def test_rollback_of_an_unknown_commit_is_an_error(machine: Machine) -> None:
     """An id that is not in the log is NotFoundError pointing at commitlog."""
     with pytest.raises(NotFoundError, match="commitlog"):
         rollback_ops(machine.store, ChangesetId("NOPE", 1))
+
+
+def test_rollback_replays_a_clear_like_the_store(bare_store: Store) -> None:
+    """An add the clear had not seen survives it in the replay too: rolling back to the
+    clear's own commit changes nothing in the table."""
+
+    def cs(origin: str, seq: int, wall: int, ctx: dict[str, int], *ops: Op) -> Changeset:
+        return Changeset(ChangesetId(origin, seq), Timestamp(wall, 0, origin), "a", "", "m",
+                         list(ops), context=ctx)
+
+    level = "cluster"
+    add = Op("add", level, "unsubscribe", entry="e@example.com")
+    bare_store.apply(cs("A", 1, 5, {}, add))                 # not seen by the clear
+    bare_store.apply(cs("B", 1, 10, {}, add))
+    bare_store.apply(cs("B", 2, 20, {"B": 1}, Op("clear", level, "unsubscribe",
+                                                 context={"B": 1})))
+    bare_store.apply(cs("B", 3, 30, {"A": 1, "B": 2},
+                        Op("add", level, "unsubscribe", entry="later@example.com")))
+    assert list(bare_store.unsub_iter(level)) == ["e@example.com", "later@example.com"]
+    assert rollback_ops(bare_store, ChangesetId("B", 2)) == [
+        Op("remove", level, "unsubscribe", entry="later@example.com")]

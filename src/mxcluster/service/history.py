@@ -11,6 +11,7 @@ from typing import Any
 
 from mxcluster.config.changeset import ChangesetId, Op
 from mxcluster.config.store import Store
+from mxcluster.config.unsubtable import seen
 from mxcluster.errors import NotFoundError
 
 
@@ -49,16 +50,27 @@ def _block_op(store: Store, level: str, block: str, upto: str) -> Op | None:
 
 
 def _table_ops(store: Store, level: str, upto: str) -> list[Op]:
-    then: dict[str, ChangesetId] = {}
-    for cid, op in store.ops_for(level, "unsubscribe", upto):
-        if op.op == "add" and op.entry is not None:
-            then[op.entry] = cid
-        elif op.op == "remove" and op.entry is not None:
-            then.pop(op.entry, None)
-        elif op.op == "clear":
-            ctx = op.context or {}
-            then = {e: w for e, w in then.items() if w.seq > ctx.get(w.origin, -1)}
-    wanted = set(then)
+    """Per-entry operations that make LEVEL's table what it was at UPTO.
+
+    The table then is the store's merge rule (``config.unsubtable``) applied to the ops
+    stamped up to UPTO: an entry is present when its latest add that no clear had seen
+    is later than its latest remove (the ops come in that order: timestamp, position).
+    """
+    cleared: dict[str, int] = {}
+    for _, op in store.ops_for(level, "unsubscribe", upto):
+        if op.op == "clear":
+            for origin, seq in (op.context or {}).items():
+                cleared[origin] = max(cleared.get(origin, 0), seq)
+    added: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    for position, (cid, op) in enumerate(store.ops_for(level, "unsubscribe", upto)):
+        if op.entry is None:
+            continue
+        if op.op == "add" and not seen(cleared, cid.origin, cid.seq):
+            added[op.entry] = position
+        elif op.op == "remove":
+            removed[op.entry] = position
+    wanted = {e for e, at in added.items() if at > removed.get(e, -1)}
     ops = []
     for current in store.unsub_iter(level):
         if current not in wanted:
