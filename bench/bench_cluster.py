@@ -189,6 +189,7 @@ async def bench_latency(root: Path, n: int, args: argparse.Namespace) -> Figures
                         "mesh_s": mesh["seconds"], "restarts_to_mesh": mesh["restarts"],
                         "loadavg_before": loadavg()}
         await commit_series(cluster, 1, 10, "db", args.interval, args.gap)  # warm-up
+        fig["exec_floor"] = await exec_floor(cluster.first)
         print(f"latency: {n} machines: {args.samples} commits ...", flush=True)
         fig["db"] = await commit_series(cluster, 100, args.samples, "db", args.interval,
                                         args.gap)
@@ -204,6 +205,15 @@ async def bench_latency(root: Path, n: int, args: argparse.Namespace) -> Figures
         await cluster.close()
         if not args.keep:
             cluster.remove()
+
+
+async def exec_floor(node: Node, count: int = 50) -> Figures:
+    """What any command costs through SSH: ``version`` in one exec, COUNT times."""
+    samples = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        samples.append((await node.run("version")).check("version").at - t0)
+    return percentiles(samples)
 
 
 async def settle_route(cluster: Cluster) -> None:
@@ -281,26 +291,30 @@ async def disconnected(node: Node, peers: int) -> bool:
 
 
 async def scenario_disconnect(cluster: Cluster, missed: int) -> Figures:
-    a, c = cluster.nodes[0], cluster.nodes[2]
-    (await a.run(f"clusterconfig disconnect {c.name}")).check("disconnect")
-    await wait_until(lambda: disconnected(c, 2), 60, f"{c.name} to see itself disconnected",
-                     every=0.2)
+    """The last machine is disconnected (``clusterconfig disconnect`` on the first) while
+    the others commit; ``reconnect`` brings it back."""
+    first, away = cluster.first, cluster.nodes[-1]
+    (await first.run(f"clusterconfig disconnect {away.name}")).check("disconnect")
+    await wait_until(lambda: disconnected(away, len(cluster.nodes) - 1), 60,
+                     f"{away.name} to see itself disconnected", every=0.2)
     fig = await catch_up_around(cluster, missed, 1_000_000, reconnect_disconnected)
+    del fig["t0"]
     return fig
 
 
 async def reconnect_disconnected(cluster: Cluster) -> float:
-    a, _, c = cluster.nodes
-    done = (await a.run(f"clusterconfig reconnect {c.name}")).check("reconnect")
+    away = cluster.nodes[-1]
+    done = (await cluster.first.run(f"clusterconfig reconnect {away.name}")).check("reconnect")
     return done.at
 
 
 async def scenario_restart(cluster: Cluster, missed: int) -> Figures:
-    c = cluster.nodes[2]
-    c.disconnect()
-    c.stop()
+    """The last machine is stopped (SIGTERM) while the others commit, then started."""
+    away = cluster.nodes[-1]
+    away.disconnect()
+    away.stop()
     fig = await catch_up_around(cluster, missed, 2_000_000, restart_stopped)
-    try:  # both its links back (a dialer waits out its back-off, up to 15 s)
+    try:  # every link back (a dialer waits out its back-off, up to 15 s)
         await cluster.meshed(timeout=120, heal_after=None)
         fig["mesh_restored_s"] = round(time.perf_counter() - fig.pop("t0"), 1)
     except BenchError as exc:
@@ -309,28 +323,28 @@ async def scenario_restart(cluster: Cluster, missed: int) -> Figures:
 
 
 async def restart_stopped(cluster: Cluster) -> float:
-    c = cluster.nodes[2]
-    c.spawn()
-    await c.started()
+    away = cluster.nodes[-1]
+    away.spawn()
+    await away.started()
     return time.perf_counter()
 
 
 async def catch_up_around(cluster: Cluster, missed: int, base: int,
                           rejoin: Callable[[Cluster], Awaitable[float]]) -> Figures:
-    """Commit MISSED times on the first two machines while the third is away; bring it
-    back with REJOIN; time its catch-up."""
-    a, b, c = cluster.nodes
-    before = {n.serial: c.seq_of(n.serial) for n in (a, b)}
-    print(f"catch-up: {missed:,} commits while {c.name} is away ...", flush=True)
-    made = await make_commits([a, b], missed, base)
-    targets = {n.serial: n.seq_of(n.serial) for n in (a, b)}
-    leaked = sum(c.seq_of(o) - s for o, s in before.items())
+    """Commit MISSED times on every machine but the last while it is away; bring it back
+    with REJOIN; time its catch-up."""
+    *writers, away = cluster.nodes
+    before = {n.serial: away.seq_of(n.serial) for n in writers}
+    print(f"catch-up: {missed:,} commits while {away.name} is away ...", flush=True)
+    made = await make_commits(writers, missed, base)
+    targets = {n.serial: n.seq_of(n.serial) for n in writers}
+    leaked = sum(away.seq_of(o) - s for o, s in before.items())
     t0 = time.perf_counter()
     back = asyncio.ensure_future(rejoin(cluster))
-    fig = await time_catch_up(c, targets, t0)
+    fig = await time_catch_up(away, targets, t0)
     fig["rejoin_returned_s"] = round(await back - t0, 3)
-    if c.conn is None:
-        await c.connect()
+    if away.conn is None:
+        await away.connect()
     fig["links_down_after"] = [f"{x.name}->{y.name}" for x, y in await cluster.links_down()]
     fig["t0"] = t0
     fig["while_away"] = made
@@ -338,27 +352,36 @@ async def catch_up_around(cluster: Cluster, missed: int, base: int,
     return fig
 
 
+async def catchup_cluster(root: Path, n: int, args: argparse.Namespace) -> tuple[
+        Cluster, Figures]:
+    """N machines meshed, each writer with its own machine-level route."""
+    print(f"catch-up: {n} machines: setting up ...", flush=True)
+    cluster = Cluster(root / f"catchup{n}", n)
+    await cluster.start()
+    await cluster.form()
+    mesh = await cluster.meshed(heal_after=args.heal_after)
+    await machine_routes(cluster.nodes[:-1])
+    await settle_route(cluster)
+    return cluster, {"machines": n, "restarts_to_mesh": mesh["restarts"],
+                     "loadavg_before": loadavg()}
+
+
 async def bench_catchup(root: Path, args: argparse.Namespace) -> Figures:
-    print("catch-up: 3 machines: setting up ...", flush=True)
-    cluster = Cluster(root / "catchup", 3)
-    try:
-        await cluster.start()
-        await cluster.form()
-        fig: Figures = {"machines": 3,
-                        "restarts_to_mesh": (await cluster.meshed(heal_after=args.heal_after))[
-                            "restarts"]}
-        await machine_routes(cluster.nodes[:2])
-        await settle_route(cluster)
-        fig["loadavg_before"] = loadavg()
-        fig["disconnect"] = await scenario_disconnect(cluster, args.missed)
-        del fig["disconnect"]["t0"]
-        fig["restart"] = await scenario_restart(cluster, args.missed)
-        fig["loadavg_after"] = loadavg()
-        return fig
-    finally:
-        await cluster.close()
-        if not args.keep:
-            cluster.remove()
+    """Two scenarios on 3 machines (two senders), and the first on 2 (one sender)."""
+    fig: Figures = {}
+    for n, scenarios in ((3, (("disconnect", scenario_disconnect),
+                              ("restart", scenario_restart))),
+                         (2, (("disconnect_one_sender", scenario_disconnect),))):
+        cluster, setup = await catchup_cluster(root, n, args)
+        try:
+            for name, scenario in scenarios:
+                fig[name] = {**setup, **await scenario(cluster, args.missed),
+                             "loadavg_after": loadavg()}
+        finally:
+            await cluster.close()
+            if not args.keep:
+                cluster.remove()
+    return fig
 
 
 # -- 3. join of a cluster holding 1,000,000 unsubscribe entries --------------------------------
@@ -424,6 +447,7 @@ def _latency_lines(fig: Figures) -> list[str]:
     n = fig["machines"]
     lines = [f"  {n} machines: start {fig['start_s']} s, full mesh {fig['mesh_s']} s after the "
              f"last join, load {fig['loadavg_before']} -> {fig['loadavg_after']}"]
+    lines.append(_lat("  SSH exec of 'version' (the floor of any command)", fig["exec_floor"]))
     if fig["restarts_to_mesh"]:
         lines.append(f"  !! restarted to heal links that stayed down: {fig['restarts_to_mesh']}")
     if fig["join_s"]:
@@ -469,10 +493,10 @@ def report(res: Figures) -> str:
     for fig in res.get("latency", []):
         lines += ["", "commit -> visible on all peers", *_latency_lines(fig)]
     if res.get("catchup"):
-        for name in ("disconnect", "restart"):
-            f = res["catchup"][name]
+        for name, f in res["catchup"].items():
             w = f["while_away"]
-            lines += ["", f"catch-up ({name}): {f['missed']:,} missed changesets "
+            lines += ["", f"catch-up ({name}, {f['machines']} machines): {f['missed']:,} "
+                      f"missed changesets "
                       f"(made in {w['seconds']} s, {w['commits_per_s']} commits/s; "
                       f"received while away: {f['received_while_away']})",
                       f"  all held after {f['all_s']} s (first after {f['first_arrival_s']} s, "
