@@ -12,17 +12,19 @@
 2. **Catch-up after reconnect**: 3 machines; one is cut off (``clusterconfig disconnect``,
    then, second scenario, stopped with SIGTERM) while the two others make N commits
    (10,000, fed as batches of command lines on a shell's stdin); then ``reconnect`` (or
-   start it again) and time until it holds every one of them.
+   start it again) and time until it holds every one of them. The first scenario again
+   with 2 machines shows the catch-up from a single sender.
 3. **Join of a cluster holding 1,000,000 unsubscribe entries**: ``unsubscribe import`` +
    ``commit`` on the first machine, then ``clusterconfig join`` on a new one, which
    returns once the data is there; its duration, and the joiner's entry count after.
 4. **Reference, same run**: a 3-member etcd cluster on loopback (``etcd_reference``), put
-   latency and put-to-visible-on-all-members, measured before the mxcluster clusters
-   start (nothing else of ours running).
+   latency and put-to-visible-on-all-members (polled with serializable reads, and from
+   watch streams), measured before the mxcluster clusters start (nothing else of ours
+   running).
 
     .venv/bin/python bench/bench_cluster.py                      # everything, full size
     .venv/bin/python bench/bench_cluster.py --machines 3,10,20 --only latency
-    .venv/bin/python bench/bench_cluster.py --quick              # smoke run (~1 minute)
+    .venv/bin/python bench/bench_cluster.py --quick              # smoke run (~1.5 minutes)
 
 Figures are printed and written to ``.bench/cluster.json``; nothing asserts a timing.
 """
@@ -406,14 +408,14 @@ async def bench_join(root: Path, args: argparse.Namespace) -> Figures:
         fig: Figures = {"entries_in_file": sample.entries, "lines": sample.lines,
                         "import_commit_s": round(done.at - t0, 1),
                         "entries_stored": a.unsub_count(), "db_mib_first": db_mib(a),
-                        "peak_rss_mib_first_after_import": a.peak_rss_mib(),
+                        "peak_rss_mib_first_after_import": round(a.peak_rss_mib(), 1),
                         "loadavg_before": loadavg()}
         print(f"join: {b.name} joins ...", flush=True)
         fig["join_s"] = round(await cluster.join(b, timeout=3600), 1)
         fig["entries_on_joiner"] = b.unsub_count()
         fig["db_mib_joiner"] = db_mib(b)
-        fig["peak_rss_mib_joiner"] = b.peak_rss_mib()
-        fig["peak_rss_mib_first_after_join"] = a.peak_rss_mib()
+        fig["peak_rss_mib_joiner"] = round(b.peak_rss_mib(), 1)
+        fig["peak_rss_mib_first_after_join"] = round(a.peak_rss_mib(), 1)
         fig["loadavg_after"] = loadavg()
         return fig
     finally:
