@@ -263,17 +263,20 @@ class LinkManager:
             old.close()
         self._channels[serial] = chan
         outbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._outboxes[serial] = outbox
-        sender = asyncio.ensure_future(_send_loop(serial, chan, outbox))
+        sender: asyncio.Future[None] | None = None
         try:
+            # the hello goes first: only then may the core's messages use this channel
             await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
+            self._outboxes[serial] = outbox
+            sender = asyncio.ensure_future(_send_loop(serial, chan, outbox))
             hello = await self._first_hello(serial, chan)
             if hello is None:
                 return
             self.enqueue(await self.run_in_store(lambda: self.core.link_up(serial, hello)))
             await self._pump(serial, chan)
         finally:
-            sender.cancel()
+            if sender is not None:
+                sender.cancel()
             if self._outboxes.get(serial) is outbox:
                 del self._outboxes[serial]
             if self._channels.get(serial) is chan:
