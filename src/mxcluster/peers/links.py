@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from mxcluster.replication.effects import (
     MembershipChanged,
     Send,
 )
-from mxcluster.replication.messages import Hello, from_bytes, to_bytes
+from mxcluster.replication.messages import Ack, Hello, from_bytes, to_bytes
 from mxcluster.replication.replicator import Replicator
 
 T = TypeVar("T")
@@ -316,8 +317,9 @@ class LinkManager:
                         ended = True
                         break
                 if msgs:
-                    self.enqueue(await self.run_in_store(
-                        partial(self.core.receive_many, serial, msgs)))
+                    effects = await self.run_in_store(
+                        partial(self.core.receive_many, serial, msgs))
+                    self.enqueue(coalesce_acks(effects))
                 if ended:
                     return
         finally:
@@ -372,6 +374,27 @@ class LinkManager:
     def link_view(self) -> list[Any]:
         """Per peer link information (store thread)."""
         return self.core.link_info()
+
+
+def coalesce_acks(effects: list[Effect]) -> list[Effect]:
+    """One ack per peer for a batch: the last one, counting them all (flow control only,
+    so only their number matters); the other effects keep their order."""
+    counts: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, e in enumerate(effects):
+        if isinstance(e, Send) and isinstance(e.message, Ack):
+            counts[e.peer] = counts.get(e.peer, 0) + e.message.count
+            last[e.peer] = i
+    if all(n == 1 for n in counts.values()):
+        return effects
+    out: list[Effect] = []
+    for i, e in enumerate(effects):
+        if isinstance(e, Send) and isinstance(e.message, Ack):
+            if last[e.peer] == i:
+                out.append(Send(e.peer, replace(e.message, count=counts[e.peer])))
+            continue
+        out.append(e)
+    return out
 
 
 async def _send_loop(serial: str, chan: PeerChannel, outbox: asyncio.Queue[bytes]) -> None:

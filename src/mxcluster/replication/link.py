@@ -154,8 +154,8 @@ class Outbound:
         self.sizes = deque()
         self.inflight_bytes = 0
 
-    def acked(self, now: int) -> None:
-        if self.sizes:
+    def acked(self, now: int, count: int = 1) -> None:
+        for _ in range(min(count, len(self.sizes))):
             self.inflight_bytes -= self.sizes.popleft()
         self.last_progress = now
 

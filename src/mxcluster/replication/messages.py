@@ -100,13 +100,22 @@ class Chunk:
         return ChangesetId(self.origin, self.seq)
 
 
+#: the most chunks one ack may cover (untrusted input; the window is far smaller)
+MAX_ACK_COUNT = 100_000
+
+
 @dataclass(frozen=True)
 class Ack:
-    """Chunk ``index`` of (origin, seq) was processed (flow control, not a promise)."""
+    """Chunk ``index`` of (origin, seq) was processed (flow control, not a promise).
+
+    ``count`` > 1 acknowledges that many chunks at once, this one the last of them: a
+    receiver that took a backlog in one go answers it with one message.
+    """
 
     origin: str
     seq: int
     index: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,10 @@ def encode(msg: Message) -> dict[str, Any]:
             out["header"] = msg.header.encode()
         return out
     if isinstance(msg, Ack):
-        return {"type": "ack", "origin": msg.origin, "seq": msg.seq, "index": msg.index}
+        out = {"type": "ack", "origin": msg.origin, "seq": msg.seq, "index": msg.index}
+        if msg.count != 1:
+            out["count"] = msg.count
+        return out
     if isinstance(msg, Want):
         return {"type": "want", "vv": dict(msg.vv), "wall_ms": msg.wall_ms,
                 "digest": msg.digest}
@@ -212,7 +224,10 @@ def _header(d: Any) -> Header:
 
 
 def _ack(d: dict[str, Any]) -> Ack:
-    return Ack(check_serial(d.get("origin")), _int(d, "seq", 1), _int(d, "index"))
+    count = _int(d, "count", 1) if "count" in d else 1
+    if count > MAX_ACK_COUNT:
+        raise ValidationError([f"an ack may cover at most {MAX_ACK_COUNT} chunks"])
+    return Ack(check_serial(d.get("origin")), _int(d, "seq", 1), _int(d, "index"), count)
 
 
 def _want(d: dict[str, Any]) -> Want:

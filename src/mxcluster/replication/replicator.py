@@ -151,7 +151,7 @@ class Replicator:
         if isinstance(message, Chunk):
             return self._on_chunk(link, message)
         if isinstance(message, Ack):
-            return self._on_ack(link)
+            return self._on_ack(link, message.count)
         if isinstance(message, Want):
             return self._on_want(link, message)
         if isinstance(message, States):
@@ -334,10 +334,10 @@ class Replicator:
             if ok:
                 h.effects.append(Applied(h.changeset.id))
 
-    def _on_ack(self, link: Link) -> list[Effect]:
+    def _on_ack(self, link: Link, count: int = 1) -> list[Effect]:
         if not link.config:
             return []
-        link.outbound.acked(self._wall())
+        link.outbound.acked(self._wall(), count)
         return self._pump(link)
 
     def _on_want(self, link: Link, want: Want) -> list[Effect]:
