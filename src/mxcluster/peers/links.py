@@ -46,7 +46,9 @@ ControlHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 log = logging.getLogger("mxcluster.peers")
 
 BACKOFF_START = 0.5
-BACKOFF_MAX = 15.0
+#: a peer that comes back is linked again within this many seconds (one connection
+#: attempt per interval per missing peer is cheap)
+BACKOFF_MAX = 5.0
 TICK_SECONDS = 1.0
 #: messages read ahead on one link and handed to the core together (at most ~1 MiB each)
 INBOX_MESSAGES = 64
