@@ -36,6 +36,8 @@ from mxcluster.users.roles import Permission
 
 #: how long ``join`` waits for the cluster's configuration to arrive
 JOIN_WAIT = 600.0
+#: ... and how long without any new changeset (a large one takes a while to apply)
+JOIN_STALL = 120.0
 
 
 @clusterconfig.command("create")
@@ -184,14 +186,22 @@ async def _finish(m: Machine, run: Any, links: Any, author: str, host: str, port
 
 
 async def _wait_caught_up(m: Machine, run: Any, want: dict[str, int]) -> bool:
-    def caught_up() -> bool:
+    """True once everything the member had is here; False after JOIN_WAIT, or after
+    JOIN_STALL without a new changeset (the member went away): the join itself is done
+    either way, and the data keeps coming whenever the link is up."""
+    def progress() -> tuple[bool, int]:
         vv = m.store.version_vector()
-        return not m.standalone and all(vv.get(o, 0) >= s for o, s in want.items())
+        done = not m.standalone and all(vv.get(o, 0) >= s for o, s in want.items())
+        return done, sum(vv.values())
 
     deadline = time.monotonic() + JOIN_WAIT
-    while time.monotonic() < deadline:
-        if await run(caught_up):
+    seen, moved = -1, time.monotonic()
+    while time.monotonic() < min(deadline, moved + JOIN_STALL):
+        done, count = await run(progress)
+        if done:
             return True
+        if count != seen:
+            seen, moved = count, time.monotonic()
         await asyncio.sleep(0.1)
     return False
 
