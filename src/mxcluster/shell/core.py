@@ -227,15 +227,16 @@ class Shell:
             return Outcome(then=partial(_follow, result.then, line, json_output))
         return _render(result, json_output)
 
-    def _remote(self, args: list[str]) -> str | None:
-        """The machine a machine-only command must run on, when it is not this one."""
+    def _remote(self, args: list[str]) -> Any:
+        """The machine (``MachineInfo``) a machine-only command must run on, when it is
+        not this one; looked up here, on the store thread."""
         mode = self.session.mode
         if args[0] not in MACHINE_COMMANDS or mode.kind.value != "machine" or (
                 mode.name == self.machine.identity.name):
             return None
         info = REGISTRY[args[0]]
         require(self.session.role, sub_permission(info, args[1:]), args[0])
-        return mode.name
+        return self.machine.membership().find(mode.name)
 
     def _run(self, args: list[str]) -> Result:
         info = REGISTRY.get(args[0])
@@ -274,14 +275,14 @@ async def _follow(then: FollowUp, line: str, json_output: bool) -> Outcome:
     return _render(result, json_output)
 
 
-async def _forward(machine: Machine, session: Session, target: str, line: str,
+async def _forward(machine: Machine, session: Session, info: Any, line: str,
                    json_output: bool) -> Outcome:
-    """Run LINE on machine TARGET for this session's user; its outcome as if local."""
+    """Run LINE on machine INFO for this session's user; its outcome as if local."""
     links = machine.runtime.get("links")
     try:
         if links is None:
-            raise MxclusterError(f"cannot reach {target}: the cluster links are not running")
-        info = machine.membership().find(target)
+            raise MxclusterError(f"cannot reach {info.name}: the cluster links are not "
+                                 "running")
         if json_output and "--json" not in line.split():
             line += " --json"
         reply = await links.request(info, {"op": "exec", "user": session.user,
