@@ -171,6 +171,11 @@ class LinkManager:
     async def _dial_forever(self, peer: PeerAddress) -> None:
         delay = BACKOFF_START
         while True:
+            if peer.serial in self._channels:
+                # a link is up already (the join link, or the peer dialled first):
+                # replacing it would only flap; dial when it is gone
+                await asyncio.sleep(1.0)
+                continue
             try:
                 chan = await dial(peer, self.host_key)
                 delay = BACKOFF_START
