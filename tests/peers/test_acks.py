@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mxcluster.errors import ValidationError
-from mxcluster.peers.links import coalesce_acks
+from mxcluster.peers.linkio import coalesce_acks
 from mxcluster.replication import effects as fx
 from mxcluster.replication.link import Outbound
 from mxcluster.replication.messages import Ack, Want, from_bytes, to_bytes

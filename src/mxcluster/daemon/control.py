@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from mxcluster.errors import PermissionDenied, UsageError, ValidationError
-from mxcluster.peers.links import key_fingerprint
+from mxcluster.peers.linkio import key_fingerprint
 from mxcluster.peers.transport import PREPARED
 from mxcluster.service import check, cluster
 from mxcluster.service.machine import Machine

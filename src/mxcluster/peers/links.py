@@ -14,18 +14,22 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-
-import asyncssh
 
 from mxcluster.config.changeset import ChangesetId
 from mxcluster.errors import MxclusterError, ValidationError
 from mxcluster.membership.model import MachineInfo, Membership
 from mxcluster.membership.states import AdminState
 from mxcluster.peers import control
+from mxcluster.peers.linkio import (
+    address_of,
+    coalesce_acks,
+    key_fingerprint,
+    read_into,
+    send_loop,
+)
 from mxcluster.peers.transport import PREPARED, PeerAddress, PeerChannel, dial
 from mxcluster.replication.effects import (
     Applied,
@@ -36,13 +40,15 @@ from mxcluster.replication.effects import (
     MembershipChanged,
     Send,
 )
-from mxcluster.replication.messages import Ack, Hello, from_bytes, to_bytes
+from mxcluster.replication.messages import Hello, from_bytes, to_bytes
 from mxcluster.replication.replicator import Replicator
 
 T = TypeVar("T")
 RunInStore = Callable[[Callable[[], T]], Awaitable[T]]
 #: answers one control request: (the asking peer's serial, the request) -> the answer
 ControlHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+#: what to do with a fresh channel; True when the dialling is done
+ChannelUse = Callable[[PeerChannel], Awaitable[bool]]
 log = logging.getLogger("mxcluster.peers")
 
 BACKOFF_START = 0.5
@@ -128,17 +134,54 @@ class LinkManager:
                 del self._tellers[serial]
         for serial, task in list(self._dialers.items()):
             info = wanted.get(serial)
-            if info is None or _address(info) != self._dialing.get(serial):
+            if info is None or address_of(info) != self._dialing.get(serial):
                 task.cancel()  # gone, or reached elsewhere now ('communication')
                 del self._dialers[serial]
         for serial, info in wanted.items():
             if self.serial < serial and serial not in self._dialers:
-                self._dialing[serial] = _address(info)
-                self._dialers[serial] = asyncio.ensure_future(self._dial_forever(_address(info)))
+                self._dialing[serial] = address_of(info)
+                self._dialers[serial] = asyncio.ensure_future(self._dial_forever(address_of(info)))
         for info in membership.all_machines:
             if info.serial in tell and info.serial not in self._tellers:
                 self._tellers[info.serial] = asyncio.ensure_future(
-                    self._tell_removed(_address(info)))
+                    self._tell_removed(address_of(info)))
+
+    async def _dial_until(self, peer: PeerAddress, on_channel: ChannelUse,
+                          done: Callable[[], Awaitable[bool]], *, what: str,
+                          backoff: tuple[float, float] = (BACKOFF_START, BACKOFF_MAX)) -> None:
+        """Dial PEER and hand each channel to ON_CHANNEL until it, or DONE, says True.
+
+        Between attempts the delay doubles from ``backoff[0]`` up to ``backoff[1]`` (back
+        to the start after a connection). Nothing but cancellation ends the loop: a dialer
+        that died on an unexpected error would leave a link down for good.
+        """
+        delay = backoff[0]
+        while not await done():
+            try:
+                chan = await dial(peer, self.host_key)
+                delay = backoff[0]
+                if await on_channel(chan):
+                    return
+            except (MxclusterError, TimeoutError) as exc:
+                log.info("%s %s (%s:%d): %s", what, peer.serial, peer.address, peer.port, exc)
+            except Exception:
+                log.exception("%s %s failed; trying again", what, peer.serial)
+            await asyncio.sleep(delay)
+            delay = min(backoff[1], delay * 2)
+
+    async def _dial_forever(self, peer: PeerAddress) -> None:
+        async def link(chan: PeerChannel) -> bool:
+            await self.run_channel(peer.serial, chan)
+            return False
+
+        async def linked_already() -> bool:
+            # a link is up (the join link, or the peer dialled first): replacing it would
+            # only flap; dial once it is gone
+            while peer.serial in self._channels:
+                await asyncio.sleep(1.0)
+            return False
+
+        await self._dial_until(peer, link, linked_already, what="link to")
 
     async def _tell_removed(self, peer: PeerAddress) -> None:
         """Dial a removed machine until it knows (it may have been down at the time).
@@ -146,47 +189,22 @@ class LinkManager:
         Its key is revoked here, so it cannot reach us; we reach it instead, and our
         hello carries the removal. It then flattens itself and says so in its hello.
         """
-        delay = 1.0
-        while True:
+        async def tell(chan: PeerChannel) -> bool:
             try:
-                chan = await dial(peer, self.host_key)
-                try:
-                    await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
-                    theirs = await asyncio.wait_for(self._first_hello(peer.serial, chan), 30)
-                finally:
-                    chan.close()
-                rec = theirs.states.get(peer.serial) if theirs is not None else None
-                if rec is not None and rec.state is AdminState.REMOVED:
-                    log.info("%s knows it was removed", peer.serial)
-                    self._told.add(peer.serial)
-                    self._tellers.pop(peer.serial, None)
-                    return
-            except (MxclusterError, TimeoutError) as exc:
-                log.debug("telling %s of its removal: %s", peer.serial, exc)
-            except Exception:
-                log.exception("telling %s of its removal failed", peer.serial)
-            await asyncio.sleep(delay)
-            delay = min(REMOVED_RETRY_MAX, delay * 2)
+                await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
+                theirs = await asyncio.wait_for(self._first_hello(peer.serial, chan), 30)
+            finally:
+                chan.close()
+            rec = theirs.states.get(peer.serial) if theirs is not None else None
+            if rec is None or rec.state is not AdminState.REMOVED:
+                return False
+            log.info("%s knows it was removed", peer.serial)
+            self._told.add(peer.serial)
+            self._tellers.pop(peer.serial, None)
+            return True
 
-    async def _dial_forever(self, peer: PeerAddress) -> None:
-        delay = BACKOFF_START
-        while True:
-            if peer.serial in self._channels:
-                # a link is up already (the join link, or the peer dialled first):
-                # replacing it would only flap; dial when it is gone
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                chan = await dial(peer, self.host_key)
-                delay = BACKOFF_START
-                await self.run_channel(peer.serial, chan)
-            except MxclusterError as exc:
-                log.info("link to %s (%s:%d) down: %s", peer.serial, peer.address,
-                         peer.port, exc)
-            except Exception:  # a dialer must never die: the link would stay down
-                log.exception("link to %s failed; redialling", peer.serial)
-            await asyncio.sleep(delay)
-            delay = min(BACKOFF_MAX, delay * 2)
+        await self._dial_until(peer, tell, _never, what="telling of its removal",
+                               backoff=(1.0, REMOVED_RETRY_MAX))
 
     async def _ticker(self) -> None:
         while True:
@@ -203,19 +221,14 @@ class LinkManager:
         self._spawn(self._join_link(peer))
 
     async def _join_link(self, peer: PeerAddress) -> None:
-        delay = BACKOFF_START
-        while not await self.run_in_store(self._is_member):
-            try:
-                chan = await dial(peer, self.host_key)
-                delay = BACKOFF_START
-                await self.run_channel(peer.serial, chan)
-            except MxclusterError as exc:
-                log.info("joining through %s:%d: %s", peer.address, peer.port, exc)
-            except Exception:
-                log.exception("joining through %s:%d failed; retrying", peer.address,
-                              peer.port)
-            await asyncio.sleep(delay)
-            delay = min(BACKOFF_MAX, delay * 2)
+        async def link(chan: PeerChannel) -> bool:
+            await self.run_channel(peer.serial, chan)
+            return False
+
+        async def member() -> bool:
+            return bool(await self.run_in_store(self._is_member))
+
+        await self._dial_until(peer, link, member, what="joining through")
 
     def _is_member(self) -> bool:
         return self.core.membership().is_member(self.serial)
@@ -276,7 +289,7 @@ class LinkManager:
             # the hello goes first: only then may the core's messages use this channel
             await chan.send(to_bytes(await self.run_in_store(self.core.hello)))
             self._outboxes[serial] = outbox
-            sender = asyncio.ensure_future(_send_loop(serial, chan, outbox))
+            sender = asyncio.ensure_future(send_loop(serial, chan, outbox))
             hello = await self._first_hello(serial, chan)
             if hello is None:
                 return
@@ -306,7 +319,7 @@ class LinkManager:
         """Feed the core what arrives on CHAN: everything buffered at once, so that a
         backlog (catch-up, a join) is applied in few transactions, not one per commit."""
         inbox: asyncio.Queue[bytes | None] = asyncio.Queue(INBOX_MESSAGES)
-        reader = asyncio.ensure_future(_read_into(chan, inbox))
+        reader = asyncio.ensure_future(read_into(chan, inbox))
         try:
             while True:
                 batch = [await inbox.get()]
@@ -378,59 +391,6 @@ class LinkManager:
         elif isinstance(effect, Log):
             getattr(log, effect.level, log.info)("%s: %s", effect.peer, effect.text)
 
-    def link_view(self) -> list[Any]:
-        """Per peer link information (store thread)."""
-        return self.core.link_info()
 
-
-def coalesce_acks(effects: list[Effect]) -> list[Effect]:
-    """One ack per peer for a batch: the last one, counting them all (flow control only,
-    so only their number matters); the other effects keep their order."""
-    counts: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for i, e in enumerate(effects):
-        if isinstance(e, Send) and isinstance(e.message, Ack):
-            counts[e.peer] = counts.get(e.peer, 0) + e.message.count
-            last[e.peer] = i
-    if all(n == 1 for n in counts.values()):
-        return effects
-    out: list[Effect] = []
-    for i, e in enumerate(effects):
-        if isinstance(e, Send) and isinstance(e.message, Ack):
-            if last[e.peer] == i:
-                out.append(Send(e.peer, replace(e.message, count=counts[e.peer])))
-            continue
-        out.append(e)
-    return out
-
-
-async def _send_loop(serial: str, chan: PeerChannel, outbox: asyncio.Queue[bytes]) -> None:
-    """Send what the core queued for one link, in order, until the link fails."""
-    try:
-        while True:
-            await chan.send(await outbox.get())
-    except MxclusterError as exc:
-        log.info("sending to %s stopped: %s", serial, exc)
-        chan.close()
-
-
-async def _read_into(chan: PeerChannel, inbox: asyncio.Queue[bytes | None]) -> None:
-    """Read CHAN's messages into INBOX; None marks the end of the stream."""
-    try:
-        while (data := await chan.recv()) is not None:
-            await inbox.put(data)
-    except ValidationError as exc:
-        log.warning("closing a link: %s", exc)
-    await inbox.put(None)
-
-
-def _address(info: MachineInfo) -> PeerAddress:
-    return PeerAddress(info.serial, info.address, info.ssh_port, info.fingerprint)
-
-
-def key_fingerprint(key_line: str) -> str | None:
-    """The SHA256 fingerprint of an OpenSSH public key line; None when it is not one."""
-    try:
-        return str(asyncssh.import_public_key(key_line.strip()).get_fingerprint("sha256"))
-    except (asyncssh.KeyImportError, ValueError):
-        return None
+async def _never() -> bool:
+    return False

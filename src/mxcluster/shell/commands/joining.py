@@ -248,7 +248,7 @@ def _host_public_key(data_dir: Path) -> str:
 def prepjoin_new(ctx: Ctx, name: str, serial: str, key: str) -> Result:
     """Pre-authorise machine NAME (serial, host key) to join with 'join --prepared'."""
     from mxcluster.membership import ops
-    from mxcluster.peers.links import key_fingerprint
+    from mxcluster.peers.linkio import key_fingerprint
     from mxcluster.shell.commands.cluster import change
 
     if key_fingerprint(key) is None:
