@@ -119,19 +119,18 @@ def trickle(stop: threading.Event) -> None:
             print(f"  {name} did not take message {n}: {exc}", flush=True)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main() -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # stop the machines on SIGTERM too
-    ensure_machines()
+def start_machines() -> list[subprocess.Popen[bytes]]:
+    """One `mxcluster serve` per machine, logging to its data directory."""
     procs = []
     for name, _ in MACHINES:
         log = (DEMO / name / "logs" / "serve.out").open("ab")
         procs.append(subprocess.Popen([str(BIN / "mxcluster"), "serve", "--data-dir",
                                        str(DEMO / name)], stdout=log, stderr=log))
-    ok = all(wait_port(addr, 2222, time.monotonic() + 20) for _, addr in MACHINES)
+    return procs
+
+
+def banner(ok: bool) -> None:
+    """How to reach the machines."""
     print("\nmxcluster demo: three machines are running, as cluster 'demo'" if ok
           else "\nsome machines failed")
     for name, address in MACHINES:
@@ -139,6 +138,17 @@ def main() -> int:
               f"(or: .venv/bin/mxcluster cli --host {address} --user admin)")
     print(f"\nPassword for admin: {PASSWORD}   (export MXCLUSTER_PASSWORD={PASSWORD})")
     print(f"Data and logs: {DEMO}/<machine>/   Press Ctrl-C to stop.\n")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the machines on SIGTERM too
+    ensure_machines()
+    procs = start_machines()
+    banner(all(wait_port(addr, 2222, time.monotonic() + 20) for _, addr in MACHINES))
     from aiosmtpd.controller import Controller
 
     sink = Controller(Sink(), hostname=SINK[0], port=SINK[1])
